@@ -1,0 +1,180 @@
+"""g: the goroutine (G), its status machine, and the reasons it waits (Go's runtime2.go).
+
+States (GStatus), one paragraph each, as runtime2.go documents them:
+
+IDLE      just allocated by newproc; not yet on any run queue.
+RUNNABLE  on a run queue (a P's runnext or ring, or the global queue) or in a batch being moved
+          between them; not running, owned by whichever queue holds it.
+RUNNING   its coroutine is being stepped by an M that holds a P; only that M touches it.
+SYSCALL   its M is inside a blocking call made through `syscall()`, without a P it owns.
+WAITING   parked by gopark: on a wait queue, a timer or a pollDesc, with `waitreason` saying which.
+          Exactly one goready moves it back to RUNNABLE.
+DEAD      its coroutine returned, raised, or was abandoned when run() ended.
+
+Every change of `status` goes through `casgstatus`, which checks the old state under the G's lock and
+throws on an impossible transition, naming both states (Go's casgstatus / throw). The lock is what
+makes a double goready an error rather than a lost G, with or without the GIL.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Coroutine
+from contextvars import Context
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Throw
+
+if TYPE_CHECKING:
+    from .m import M
+
+__all__ = ["G", "GStatus", "WaitReason", "casgstatus"]
+
+
+class GStatus(enum.IntEnum):
+    IDLE = 0
+    RUNNABLE = 1
+    RUNNING = 2
+    SYSCALL = 3
+    WAITING = 4
+    DEAD = 5
+
+
+class WaitReason(enum.StrEnum):
+    """Why a G is WAITING; the values are Go's texts where Go has one."""
+
+    ZERO = ""
+    CHAN_RECEIVE = "chan receive"
+    CHAN_SEND = "chan send"
+    CHAN_RECEIVE_NIL = "chan receive (nil chan)"
+    CHAN_SEND_NIL = "chan send (nil chan)"
+    SELECT = "select"
+    SELECT_NO_CASES = "select (no cases)"
+    SLEEP = "sleep"
+    IO_WAIT = "IO wait"
+    SYNC_MUTEX_LOCK = "sync.Mutex.Lock"
+    SYNC_RWMUTEX_RLOCK = "sync.RWMutex.RLock"
+    SYNC_RWMUTEX_LOCK = "sync.RWMutex.Lock"
+    SYNC_COND_WAIT = "sync.Cond.Wait"
+    SYNC_WAITGROUP_WAIT = "sync.WaitGroup.Wait"
+    SYNC_ONCE = "sync.Once.Do"
+    SEMACQUIRE = "semacquire"
+    JOIN = "goroutine join"
+    FOREVER = "forever"
+
+
+# _VALID[old] is a bit set of the states `old` may move to.
+_VALID: list[int] = [0] * len(GStatus)
+
+
+def _allow(old: GStatus, *news: GStatus) -> None:
+    for new in news:
+        _VALID[old] |= 1 << new
+
+
+_allow(GStatus.IDLE, GStatus.RUNNABLE)
+_allow(GStatus.RUNNABLE, GStatus.RUNNING)
+_allow(GStatus.RUNNING, GStatus.RUNNABLE, GStatus.WAITING, GStatus.SYSCALL, GStatus.DEAD)
+_allow(GStatus.SYSCALL, GStatus.RUNNING, GStatus.RUNNABLE)
+_allow(GStatus.WAITING, GStatus.RUNNABLE)
+
+
+class G:
+    """G is a goroutine: a coroutine plus the scheduling state the runtime keeps about it.
+
+    The public name is `mn_runtime.Goroutine`; users see `id`, `done` and `join()`.
+    Fields written by more than one thread (`status`, `joiners`, `result`) change only under `lock`.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "coro",
+        "createdat",
+        "ctx",
+        "id",
+        "joiners",
+        "lock",
+        "m",
+        "name",
+        "param",
+        "parentid",
+        "preempt",
+        "readiedby",
+        "result",
+        "selectdone",
+        "status",
+        "traceseq",
+        "waitreason",
+        "waitsince",
+    )
+
+    def __init__(self, gid: int, coro: Coroutine[Any, Any, Any], ctx: Context, name: str) -> None:
+        self.id = gid
+        self.coro: Coroutine[Any, Any, Any] | None = coro
+        self.ctx = ctx
+        self.status = GStatus.IDLE
+        self.lock = threading.Lock()
+        self.waitreason = WaitReason.ZERO
+        self.waitsince = 0.0
+        self.m: M | None = None
+        # param carries a value from the G that readies this one (Go's gp.param), e.g. the sudog
+        # that won a select. Written before goready, read after the park returns.
+        self.param: Any = None
+        # preempt is set by sysmon when the G ran over its time slice; runtime calls check it and
+        # yield (cooperative preemption). A racy flag by design: a late read only delays the yield.
+        self.preempt = False
+        self.result: Any = None
+        # joiners: Gs parked in join() on this G; None once the G is dead (guarded by lock).
+        self.joiners: list[G] | None = []
+        self.parentid = 0
+        self.createdat = ""
+        self.name = name
+        # selectdone is the "first waker wins" flag of a select in progress (Go's g.selectDone):
+        # a Lock taken with acquire(blocking=False) is an atomic test-and-set without the GIL.
+        self.selectdone: threading.Lock | None = None
+        self.traceseq = 0
+        self.readiedby = 0
+
+    # --- public surface (mn_runtime.Goroutine) ---
+
+    @property
+    def done(self) -> bool:
+        """True once the goroutine's function has returned (or the runtime abandoned it)."""
+        return self.status == GStatus.DEAD
+
+    async def join(self) -> Any:
+        """Wait for the goroutine to finish and return its function's result."""
+        from .park import gopark
+
+        while True:
+            with self.lock:
+                if self.joiners is None:
+                    return self.result
+            await gopark(_joincommit, self, WaitReason.JOIN)
+
+    def __repr__(self) -> str:
+        return f"<Goroutine {self.id} {self.name} {self.status.name.lower()}>"
+
+
+def _joincommit(gp: G, target: G) -> bool:
+    """_joincommit registers gp as a joiner of target; False (resume at once) if target is dead."""
+    with target.lock:
+        if target.joiners is None:
+            return False
+        target.joiners.append(gp)
+        return True
+
+
+def casgstatus(gp: G, old: GStatus, new: GStatus) -> None:
+    """casgstatus moves gp from old to new, or throws if gp is not in old or the move is illegal."""
+    with gp.lock:
+        cur = gp.status
+        if cur != old or not (_VALID[old] >> new) & 1:
+            raise Throw(
+                f"casgstatus: goroutine {gp.id}: bad transition {old.name} -> {new.name} (status is {cur.name})"
+            )
+        gp.status = new
+        if new == GStatus.WAITING:
+            gp.waitsince = time.monotonic()

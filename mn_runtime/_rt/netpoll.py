@@ -1,0 +1,118 @@
+"""netpoll: the poller thread, which turns fd readiness and expired timers into runnable Gs.
+
+One thread per runtime (Go runs netpoll from findrunnable and sysmon; under the GIL a dedicated
+thread that sleeps in epoll_wait, a system call that releases the GIL, costs nothing while idle).
+Each round:
+  1. wait in the backend (netpoll_epoll.py) until an fd event, a break, or the earliest timer;
+  2. collect every G readied by fd events (netpollready) and by timers fired into one batch;
+  3. inject the batch into the global queue in one step and start idle Ms for it (injectglist).
+
+`busy` is set under sched.lock while the poller holds readied Gs that are on no queue yet, so
+checkdead does not mistake that moment for a deadlock.
+
+An M that runs out of work first polls the backend without blocking (poll_nonblocking, Go's
+netpoll(0) in findrunnable) when Gs wait on fds: a G whose fd is already ready then runs on that M
+without a round trip through this thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from .netpoll_epoll import EpollBackend
+from .tls import tls
+
+if TYPE_CHECKING:
+    from .g import G
+    from .p import P
+    from .sched import Sched
+
+
+class Netpoller:
+    def __init__(self, sched: Sched) -> None:
+        self.sched = sched
+        self.backend = EpollBackend()
+        self.busy = False
+        self.thread = threading.Thread(target=self.loop, name="mn-netpoll", daemon=True)
+        # Statistics, written by the poller thread (and Ms for nonblocking polls), read racily.
+        self.nwakeups = 0
+        self.nbatches = 0
+        self.ninjected = 0
+        self.nfdevents = 0
+        self.batchsizes: list[int] = [0] * 8  # histogram by powers of two: 1, 2-3, 4-7, ...
+        self.nnonblock = 0
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def wakeup(self) -> None:
+        self.backend.wakeup()
+
+    def has_waiters(self) -> bool:
+        return self.sched.nnetpollwait > 0
+
+    def _setbusy(self, busy: bool) -> None:
+        with self.sched.lock:
+            self.busy = busy
+
+    def loop(self) -> None:
+        from .sched import injectglist
+
+        sched = self.sched
+        timers = sched.timers
+        tls.sched = sched
+        glist: list[G] = []
+        tls.glist = glist
+        try:
+            while not sched.stopping:
+                timeout = timers.wait_timeout()
+                nfd = self.backend.poll(timeout, glist, True)
+                timers.awake()
+                self.nwakeups += 1
+                if sched.stopping:
+                    break
+                self._setbusy(True)
+                try:
+                    ntimers = timers.run_expired(time.monotonic())
+                    if glist:
+                        self._account(len(glist))
+                        tr = sched.tracer
+                        if tr is not None:
+                            tr.netpoll_inject(len(glist), nfd, ntimers)
+                        injectglist(sched, glist)
+                        glist.clear()
+                    self.nfdevents += nfd
+                finally:
+                    self._setbusy(False)
+        except BaseException as e:  # a runtime bug; surface it from run()
+            sched.stop(error=e)
+        finally:
+            tls.glist = None
+
+    def _account(self, n: int) -> None:
+        self.nbatches += 1
+        self.ninjected += n
+        self.batchsizes[min(n.bit_length() - 1, 7)] += 1
+
+    def poll_nonblocking(self, p: P) -> G | None:
+        """poll_nonblocking: an M out of work takes ready fds itself; one G to run, rest injected."""
+        from .sched import injectglist
+
+        glist: list[G] = []
+        self.backend.poll(0, glist, False)
+        if not glist:
+            return None
+        self.nnonblock += 1
+        gp = glist.pop()
+        if glist:
+            injectglist(self.sched, glist)
+        return gp
+
+    def join(self) -> None:
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def close(self) -> None:
+        self.backend.close()

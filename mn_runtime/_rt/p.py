@@ -1,0 +1,76 @@
+"""p: the logical processor (P). An M must hold a P to run Gs (Go's runtime2.go, type p).
+
+PStatus, one paragraph each:
+
+IDLE     on the scheduler's idle list (sched.pidle), held by no M; its run queue is empty.
+RUNNING  held by an M that is running Gs or looking for them.
+SYSCALL  its M entered a blocking call; the M does not own it any more but may take it back in
+         exitsyscall if nobody did first. sysmon may retake it (SYSCALL -> IDLE) and hand it off.
+
+Invariants: `status`, `runq` and `runnext` change only under `lock`; only the owning M puts Gs on
+`runq`/`runnext` (others only take, by stealing), so the owner may read emptiness without the lock.
+Counters (`schedtick`, stats) are written by the owning M only; others read them racily.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .g import G
+    from .m import M
+
+__all__ = ["P", "PStatus"]
+
+
+class PStatus(enum.IntEnum):
+    IDLE = 0
+    RUNNING = 1
+    SYSCALL = 2
+
+
+class P:
+    __slots__ = (
+        "id",
+        "lock",
+        "m",
+        "nglobal",
+        "ngrun",
+        "nsteal",
+        "nstolen",
+        "runnext",
+        "runq",
+        "runqcap",
+        "schedtick",
+        "status",
+        "syscalltick",
+        "sysmontick",
+    )
+
+    def __init__(self, pid: int, runqcap: int) -> None:
+        self.id = pid
+        self.status = PStatus.IDLE
+        self.lock = threading.Lock()
+        self.runq: deque[G] = deque()
+        self.runqcap = runqcap
+        # runnext: a G readied by the running G runs next and inherits its time slice.
+        self.runnext: G | None = None
+        self.m: M | None = None
+        # schedtick counts schedules (not runnext hand-offs); syscalltick counts syscalls. sysmon
+        # compares them between ticks to tell a long-running G or a long syscall.
+        self.schedtick = 0
+        self.syscalltick = 0
+        self.sysmontick: tuple[int, float, int, float] = (0, 0.0, 0, 0.0)
+        self.ngrun = 0
+        self.nsteal = 0
+        self.nstolen = 0
+        self.nglobal = 0
+
+    def runqsize(self) -> int:
+        return len(self.runq) + (self.runnext is not None)
+
+    def __repr__(self) -> str:
+        return f"<P {self.id} {self.status.name} runq={len(self.runq)} runnext={self.runnext is not None}>"

@@ -1,0 +1,67 @@
+"""park: the one wake-up primitive under everything that waits (Go's gopark/goready).
+
+    await gopark(commit, arg, reason)      # in the G that waits
+    goready(g)                             # anywhere else, exactly once per park
+
+gopark yields a PARK trap. The M that steps the coroutine, once the coroutine is suspended, moves
+the G to WAITING and only then calls commit(g, arg). A waiter registers itself under some lock (a
+channel's, a pollDesc's) and passes a commit that releases that lock: whoever wants to wake it must
+take the lock first, by which time the G is WAITING, so a goready from another M can never come
+before the park it answers. commit returns True to stay parked, or False when it found the wait
+already over, and the G resumes at once.
+
+goready moves the G to RUNNABLE (a second goready for one park throws in casgstatus) and puts it
+where it will run soon: in the readier's runnext when the readier is a G on an M with a P (the
+readied G inherits the time slice, as Go), in the poller thread's batch when called from there,
+or on the global queue otherwise.
+"""
+
+from __future__ import annotations
+
+from . import sched as _sched
+from .g import G, GStatus, casgstatus
+from .runq import runqput
+from .tls import tls
+from .traps import gosched_trap as gosched
+from .traps import park_trap as gopark
+
+__all__ = ["current_g", "gopark", "goready", "goready_into", "gosched"]
+
+
+def goready(gp: G) -> None:
+    """goready makes gp, parked by gopark, runnable again; exactly once per gopark."""
+    casgstatus(gp, GStatus.WAITING, GStatus.RUNNABLE)
+    m = tls.m
+    s = _sched.cur
+    if s is None:
+        return  # the runtime is gone; gp is abandoned with the rest
+    tr = s.tracer
+    if tr is not None:
+        tr.go_unblock(gp, m.curg if m is not None else None)
+    if m is not None:
+        p = m.p
+        if p is not None:
+            if runqput(s, p, gp, True):
+                _sched.wakep(s)
+            return
+    glist = tls.glist
+    if glist is not None:
+        glist.append(gp)
+        return
+    _sched.injectglist(s, [gp])
+
+
+def current_g() -> G | None:
+    """current_g is the G running on this thread, or None off the runtime's Ms."""
+    m = tls.m
+    return m.curg if m is not None else None
+
+
+def goready_into(glist: list[G], gp: G) -> None:
+    """goready_into readies gp into a batch the caller injects itself (Go's netpoll toRun list)."""
+    casgstatus(gp, GStatus.WAITING, GStatus.RUNNABLE)
+    s = _sched.cur
+    if s is not None and s.tracer is not None:
+        m = tls.m
+        s.tracer.go_unblock(gp, m.curg if m is not None else None)
+    glist.append(gp)

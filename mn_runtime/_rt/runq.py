@@ -1,0 +1,123 @@
+"""runq: the per-P local run queue (bounded ring + runnext) and the global run queue.
+
+Go's runqput/runqget/runqputslow/runqgrab/runqsteal and globrunqput/globrunqget, with a deque and
+a lock standing in for Go's lock-free ring. The contracts stay Go's:
+
+- Only p's owner M puts on p's local queue; stealers only take (half, from the head).
+- The ring holds at most `p.runqcap` Gs (RUNQ_SIZE, 256, as Go; tests shrink it). On overflow half
+  of the ring plus the new G move to the global queue in one batch (runqputslow).
+- Lock order: sched.lock before p.lock; never take sched.lock while holding a p.lock, and never hold
+  two p.locks at once (a steal takes from the victim under its lock, then fills its own).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import Throw
+from .p import P, PStatus
+
+if TYPE_CHECKING:
+    from .g import G
+    from .sched import Sched
+
+RUNQ_SIZE = 256
+
+
+def runqput(sched: Sched, p: P, gp: G, next: bool) -> bool:
+    """runqput puts gp on p's local queue (in runnext if next); only p's owner M calls it.
+
+    Returns True when a G landed where another M could steal it (ring or global queue), i.e. when
+    waking an idle M might help; a G that only took the empty runnext slot returns False.
+    """
+    with p.lock:
+        if next:
+            old = p.runnext
+            p.runnext = gp
+            if old is None:
+                return False
+            gp = old  # kick the old runnext to the tail of the ring
+        if len(p.runq) < p.runqcap:
+            p.runq.append(gp)
+            return True
+    runqputslow(sched, p, gp)
+    return True
+
+
+def runqputslow(sched: Sched, p: P, gp: G) -> None:
+    """runqputslow moves half of p's full ring, plus gp, to the global queue in one batch."""
+    with p.lock:
+        n = len(p.runq) // 2
+        batch = [p.runq.popleft() for _ in range(n)]
+    batch.append(gp)
+    with sched.lock:
+        sched.runq.extend(batch)
+
+
+def runqget(p: P) -> tuple[G | None, bool]:
+    """runqget takes the next G from p's local queue: (g, inherit_time). Only p's owner calls it."""
+    if p.runnext is None and not p.runq:  # owner-only read: others never add
+        return None, False
+    with p.lock:
+        gp = p.runnext
+        if gp is not None:
+            p.runnext = None
+            return gp, True
+        if p.runq:
+            return p.runq.popleft(), False
+    return None, False
+
+
+def runqempty(p: P) -> bool:
+    return p.runnext is None and not p.runq
+
+
+def runqsteal(thief: P, victim: P, steal_runnext: bool) -> G | None:
+    """runqsteal moves half of victim's ring to thief's (empty) ring and returns one G to run.
+
+    runnext is taken only when steal_runnext is set and the victim is not running: a running
+    owner is about to run it itself (Go sleeps 3us and looks again; we leave it to the owner).
+    """
+    with victim.lock:
+        n = len(victim.runq)
+        n -= n // 2
+        if n == 0:
+            gp = victim.runnext
+            if gp is not None and steal_runnext and victim.status != PStatus.RUNNING:
+                victim.runnext = None
+                victim.nstolen += 1
+                return gp
+            return None
+        batch = [victim.runq.popleft() for _ in range(n)]
+        victim.nstolen += n
+    gp = batch.pop()
+    if batch:
+        with thief.lock:
+            if len(thief.runq) + len(batch) > thief.runqcap:
+                raise Throw(f"runqsteal: P {thief.id} ring overflows ({len(thief.runq)}+{len(batch)})")
+            thief.runq.extend(batch)
+    thief.nsteal += 1
+    return gp
+
+
+def globrunqget(sched: Sched, p: P, max: int) -> G | None:
+    """globrunqget takes a batch from the global queue: one G to run, the rest onto p's ring.
+
+    sched.lock must be held. The batch is at most max (0: no limit), a fair share
+    (len/procs + 1) and half of p's ring capacity, as Go.
+    """
+    q = sched.runq
+    if not q:
+        return None
+    n = min(len(q), len(q) // sched.procs + 1, p.runqcap // 2)
+    if max > 0:
+        n = min(n, max)
+    gp = q.popleft()
+    p.nglobal += 1
+    if n > 1:
+        with p.lock:
+            for _ in range(n - 1):
+                if len(p.runq) >= p.runqcap:
+                    break
+                p.runq.append(q.popleft())
+    return gp

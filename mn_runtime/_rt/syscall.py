@@ -1,0 +1,100 @@
+"""syscall: running a blocking call on an M without blocking the P (Go's entersyscall/exitsyscall).
+
+entersyscall moves the G to SYSCALL and the P to SYSCALL: the M no longer owns the P but remembers
+it (m.oldp). If the call is short, exitsyscall takes the same P back (SYSCALL -> RUNNING under the
+P's lock) and the G goes on as if nothing happened. If it is long, sysmon retakes the P
+(SYSCALL -> IDLE) and hands it off (handoffp) so other Gs keep running; this M then outnumbers the
+Ps. On return such an M tries any idle P, and failing that puts its G on the global queue and
+sleeps (exitsyscall0).
+
+While the call runs this thread holds no P, so it must not touch run queues; the call itself is
+user code that normally releases the GIL (I/O, hashlib, time.sleep, C extensions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .g import G, GStatus, casgstatus
+from .p import PStatus
+
+if TYPE_CHECKING:
+    from .m import M
+    from .sched import Sched
+
+
+def syscall(
+    sched: Sched, m: M, gp: G, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[bool, Any, BaseException | None]:
+    """syscall runs fn for gp on m: (keep running gp on m?, result, exception)."""
+    entersyscall(sched, m, gp)
+    result: Any = None
+    exc: BaseException | None = None
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as e:  # delivered into the G, which may handle it
+        exc = e
+    return exitsyscall(sched, m, gp), result, exc
+
+
+def entersyscall(sched: Sched, m: M, gp: G) -> None:
+    """entersyscall: gp RUNNING -> SYSCALL, m's P -> SYSCALL; m keeps it as oldp."""
+    p = m.p
+    assert p is not None
+    casgstatus(gp, GStatus.RUNNING, GStatus.SYSCALL)
+    with p.lock:
+        p.syscalltick += 1
+        p.status = PStatus.SYSCALL
+        p.m = None
+    m.p = None
+    m.oldp = p
+    m.insyscall = True
+    sched.nsyscall += 1
+    tr = sched.tracer
+    if tr is not None:
+        tr.go_syscall(m, gp)
+    sched.sysmon.note_syscall()
+
+
+def exitsyscall(sched: Sched, m: M, gp: G) -> bool:
+    """exitsyscall gives m a P to go on running gp; False if gp went to the global queue instead.
+
+    False also when the runtime stopped meanwhile: gp is then abandoned, as every other G.
+    """
+    from .sched import acquirep, pidleget, stopm
+
+    m.insyscall = False
+    p = m.oldp
+    m.oldp = None
+    assert p is not None
+    tr = sched.tracer
+    with p.lock:
+        fast = p.status == PStatus.SYSCALL
+        if fast:
+            p.status = PStatus.RUNNING
+            p.m = m
+    if fast:
+        m.p = p
+        casgstatus(gp, GStatus.SYSCALL, GStatus.RUNNING)
+        if tr is not None:
+            tr.go_sysexit(m, gp, False)
+        return True
+    # sysmon took the P away (exitsyscallfast_pidle, then exitsyscall0).
+    with sched.lock:
+        np = None if sched.stopping else pidleget(sched)
+    if np is not None:
+        acquirep(m, np)
+        casgstatus(gp, GStatus.SYSCALL, GStatus.RUNNING)
+        if tr is not None:
+            tr.go_sysexit(m, gp, True)
+        return True
+    m.curg = None
+    casgstatus(gp, GStatus.SYSCALL, GStatus.RUNNABLE)
+    if tr is not None:
+        tr.go_sysexit(m, gp, True)
+    with sched.lock:
+        if not sched.stopping:
+            sched.runq.append(gp)
+    stopm(sched, m)  # on return m holds a P for find_runnable, or the runtime stops
+    return False

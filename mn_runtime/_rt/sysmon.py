@@ -1,0 +1,126 @@
+"""sysmon: the system monitor thread, which runs without a P (Go's sysmon).
+
+Each tick it
+- retakes Ps whose M has been in a syscall for a whole tick while there is other work to do, or
+  for over 10 ms whatever (retake -> handoffp);
+- asks a G that has run for over 10 ms without a schedule to yield (cooperative preemption: the G
+  sees g.preempt at its next runtime call);
+- drives schedtrace when it is on.
+It sleeps 20 us between ticks while it finds something to do, and after 50 idle ticks doubles the
+sleep up to 10 ms, so an idle runtime costs about a hundred cheap wake-ups a second. entersyscall
+wakes it early when it sleeps long, so a syscall is noticed within a short tick.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from .p import PStatus
+from .runq import runqempty
+
+if TYPE_CHECKING:
+    from .sched import Sched
+
+FORCE_PREEMPT_NS = 10e-3  # seconds a G may run before it is asked to yield (Go's forcePreemptNS)
+MIN_DELAY = 20e-6
+MAX_DELAY = 10e-3
+
+
+class Sysmon:
+    def __init__(self, sched: Sched) -> None:
+        self.sched = sched
+        self.cond = threading.Condition(threading.Lock())
+        self.delay = MIN_DELAY
+        self.woken = False
+        self.thread = threading.Thread(target=self.loop, name="mn-sysmon", daemon=True)
+        self.schedtrace = 0.0  # seconds between schedtrace lines; 0 = off
+        self.schedtrace_fn: object = None
+        self.ticks = 0
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def wake(self) -> None:
+        with self.cond:
+            self.woken = True
+            self.cond.notify()
+
+    def note_syscall(self) -> None:
+        """note_syscall: a syscall began; shorten a long sleep so it is seen within a tick."""
+        if self.delay > 1e-3:
+            self.wake()
+
+    def loop(self) -> None:
+        sched = self.sched
+        idle = 0
+        nexttrace = time.monotonic() + self.schedtrace if self.schedtrace else 0.0
+        while not sched.stopping:
+            if idle == 0:
+                self.delay = MIN_DELAY
+            elif idle > 50:
+                self.delay = min(self.delay * 2, MAX_DELAY)
+            with self.cond:
+                if not self.woken:
+                    self.cond.wait(self.delay)
+                woke = self.woken
+                self.woken = False
+            if sched.stopping:
+                break
+            now = time.monotonic()
+            self.ticks += 1
+            if self.retake(now) or woke:
+                idle = 0
+            else:
+                idle += 1
+            if nexttrace and now >= nexttrace:
+                nexttrace = now + self.schedtrace
+                fn = self.schedtrace_fn
+                if callable(fn):
+                    fn()
+
+    def retake(self, now: float) -> int:
+        """retake hands off Ps stuck in syscalls and flags Gs over their slice; returns how many."""
+        from .sched import handoffp
+
+        sched = self.sched
+        n = 0
+        for p in sched.allp:
+            schedtick, schedwhen, syscalltick, syscallwhen = p.sysmontick
+            status = p.status
+            if status == PStatus.SYSCALL:
+                t = p.syscalltick
+                if t != syscalltick:
+                    p.sysmontick = (schedtick, schedwhen, t, now)
+                    continue
+                # Keep the P while there is nothing for it to do and other Ms could help, unless
+                # the syscall has gone on for over 10 ms (Go's retake).
+                if runqempty(p) and sched.nmspinning + sched.npidle > 0 and syscallwhen + 10e-3 > now:
+                    continue
+                with p.lock:
+                    ok = p.status == PStatus.SYSCALL and p.syscalltick == t
+                    if ok:
+                        p.status = PStatus.IDLE
+                if ok:
+                    n += 1
+                    handoffp(sched, p, "syscall")
+            elif status == PStatus.RUNNING:
+                t = p.schedtick
+                if t != schedtick:
+                    p.sysmontick = (t, now, syscalltick, syscallwhen)
+                elif schedwhen + FORCE_PREEMPT_NS <= now:
+                    m = p.m
+                    gp = m.curg if m is not None else None
+                    if gp is not None and not gp.preempt:
+                        gp.preempt = True
+                        sched.npreempt += 1
+                        n += 1
+                        tr = sched.tracer
+                        if tr is not None:
+                            tr.preempt(gp, p)
+        return n
+
+    def join(self) -> None:
+        if self.thread.is_alive():
+            self.thread.join()

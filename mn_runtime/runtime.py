@@ -1,0 +1,270 @@
+"""runtime: starting the runtime and goroutines (mn.run, mn.go) and asking it about itself.
+
+`run(main)` builds a scheduler with `procs` Ps, starts the poller and sysmon threads, runs main as
+goroutine 1 and returns main's result once it returns. Then every other goroutine is abandoned (its
+coroutine is closed, so `finally` blocks run but cannot await), every runtime thread is joined and
+every runtime fd closed. An M inside a blocking `syscall` cannot be interrupted: run() waits for the
+call to return, discards its result, and only then returns.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import threading
+import types
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from ._rt import sched as _sched
+from ._rt.g import G, GStatus, WaitReason
+from ._rt.park import goready
+from ._rt.runq import RUNQ_SIZE
+from ._rt.sched import Sched, where
+from ._rt.timers import Timer
+from ._rt.tls import tls
+from ._rt.traps import gosched_trap, park_trap, syscall_trap
+
+__all__ = [
+    "Goroutine",
+    "current",
+    "go",
+    "gomaxprocs",
+    "gosched",
+    "num_goroutine",
+    "run",
+    "sleep",
+    "syscall",
+]
+
+Goroutine = G
+
+_runlock = threading.Lock()
+
+
+def _resolve_procs(procs: object) -> int:
+    if procs is None:
+        env = os.environ.get("MN_PROCS")
+        if env:
+            try:
+                procs = int(env)
+            except ValueError:
+                raise ValueError(f"MN_PROCS must be a positive integer, got {env!r}") from None
+        else:
+            procs = os.cpu_count() or 1
+    if isinstance(procs, bool) or not isinstance(procs, int):
+        raise TypeError(f"procs must be an int, got {type(procs).__name__}")
+    if procs < 1:
+        raise ValueError(f"procs must be at least 1, got {procs}")
+    return procs
+
+
+def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: str) -> Coroutine[Any, Any, Any]:
+    if inspect.iscoroutine(fn):
+        if args or kwargs:
+            fn.close()
+            raise TypeError(f"{who}(): arguments given with a coroutine object; pass the async function instead")
+        return fn
+    if not callable(fn):
+        raise TypeError(f"{who}() needs an async function or a coroutine object, got {type(fn).__name__}: {fn!r}")
+    if not inspect.iscoroutinefunction(fn) and isinstance(
+        fn, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.BuiltinMethodType)
+    ):
+        raise TypeError(
+            f"{who}() needs an async function or a coroutine object, got the plain function"
+            f" {getattr(fn, '__qualname__', fn)!r}; define it with 'async def' or run it with mn.syscall()"
+        )
+    coro = fn(*args, **kwargs)
+    if not inspect.iscoroutine(coro):
+        raise TypeError(f"{who}(): calling {fn!r} returned {type(coro).__name__}, not a coroutine")
+    return coro
+
+
+def _runtime() -> Sched:
+    s = _sched.cur
+    if s is None or tls.m is None:
+        raise RuntimeError("this mn_runtime operation needs a running runtime: call it inside mn_runtime.run(main)")
+    return s
+
+
+def run(
+    main: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any],
+    *args: Any,
+    procs: int | None = None,
+    seed: int | None = None,
+    runqsize: int | None = None,
+    schedtrace: float | None = None,
+) -> Any:
+    """run main(*args) as goroutine 1 on `procs` Ps and return its result.
+
+    procs defaults to $MN_PROCS, else os.cpu_count(). seed fixes the scheduler's random choices
+    (steal victim order). runqsize shrinks the per-P ring (tests use it to reach overflow and
+    stealing paths). schedtrace prints a scheduler summary to stderr every that many milliseconds.
+    An exception escaping any goroutine ends run() by raising it, with the goroutine named in a note.
+    """
+    if tls.m is not None:
+        raise RuntimeError("mn_runtime.run() called from inside a goroutine; start more work with mn_runtime.go()")
+    procs = _resolve_procs(procs)
+    if runqsize is None:
+        runqsize = RUNQ_SIZE
+    elif isinstance(runqsize, bool) or not isinstance(runqsize, int) or runqsize < 2:
+        raise ValueError(f"runqsize must be an int >= 2, got {runqsize!r}")
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little")
+    coro = _make_coro(main, args, {}, "run")
+    if not _runlock.acquire(blocking=False):
+        coro.close()
+        raise RuntimeError("another mn_runtime.run() is already active in this process")
+    try:
+        return _run(coro, procs, seed, runqsize, schedtrace)
+    finally:
+        _runlock.release()
+
+
+def _run(coro: Coroutine[Any, Any, Any], procs: int, seed: int, runqsize: int, schedtrace: float | None) -> Any:
+    sched = Sched(procs, runqcap=runqsize, seed=seed)
+    with sched.lock:
+        for p in reversed(sched.allp):
+            _sched.pidleput(sched, p)
+    if schedtrace:
+        from .debug import schedtrace_line
+
+        sched.sysmon.schedtrace = schedtrace / 1000.0
+        sched.sysmon.schedtrace_fn = lambda: _print_schedtrace(schedtrace_line(sched))
+    _sched.cur = sched
+    interrupted: BaseException | None = None
+    try:
+        sched.netpoll.start()
+        sched.sysmon.start()
+        sched.maing = sched.newproc(coro, getattr(coro, "__qualname__", "main"), None, "run")
+        try:
+            sched.done.wait()
+        except KeyboardInterrupt as e:
+            interrupted = e
+            sched.stop(error=e)
+    finally:
+        sched.stop()
+        _shutdown(sched)
+        _sched.cur = None
+    if interrupted is not None:
+        raise interrupted
+    if sched.error is not None:
+        raise sched.error
+    return sched.result
+
+
+def _print_schedtrace(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+def _shutdown(sched: Sched) -> None:
+    """_shutdown joins every runtime thread, closes the poller's fds and abandons the Gs left."""
+    with sched.lock:
+        ms = list(sched.allm)
+    for m in ms:
+        if m.thread is not None and m.thread.ident is not None:
+            m.thread.join()
+    sched.sysmon.join()
+    sched.netpoll.join()
+    sched.netpoll.close()
+    with sched.allglock:
+        left = list(sched.allgs.values())
+        sched.allgs.clear()
+    for gp in left:
+        with gp.lock:
+            gp.status = GStatus.DEAD  # abandoned: no M holds it any more, so no transition races
+            gp.joiners = None
+        coro = gp.coro
+        gp.coro = None
+        if coro is not None:
+            try:
+                coro.close()
+            except BaseException:  # an abandoned G's finally may not await
+                pass
+
+
+def go(fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any) -> G:
+    """go starts fn(*args, **kwargs) as a new goroutine and returns its Goroutine handle."""
+    s = _sched.cur
+    m = tls.m
+    if s is None or m is None:
+        if inspect.iscoroutine(fn):
+            fn.close()
+        raise RuntimeError("mn_runtime.go() called outside a running runtime: call it inside mn_runtime.run(main)")
+    coro = _make_coro(fn, args, kwargs, "go")
+    name = getattr(fn, "__qualname__", None) or getattr(coro, "__qualname__", "?")
+    return s.newproc(coro, name, m.curg, where(2))
+
+
+def gosched() -> Awaitable[None]:
+    """gosched yields the processor: the current goroutine goes to the back of the global queue."""
+    _runtime()
+    return gosched_trap()
+
+
+def _wake_sleeper(gp: G) -> None:
+    goready(gp)
+
+
+def _sleepcommit(gp: G, arg: tuple[Timer, float]) -> bool:
+    t, when = arg
+    t.arg = gp
+    s = _sched.cur
+    assert s is not None
+    s.timers.add(t, when)
+    return True
+
+
+@types.coroutine
+def _noop() -> Any:
+    return
+    yield  # pragma: no cover - makes this a generator
+
+
+def sleep(seconds: float) -> Awaitable[None]:
+    """sleep parks the goroutine for at least `seconds`; 0 yields like gosched, negative returns."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"sleep() needs a number of seconds, got {type(seconds).__name__}")
+    if math.isnan(seconds):
+        raise ValueError("sleep() got NaN seconds")
+    _runtime()
+    if seconds < 0:
+        return _noop()
+    if seconds == 0:
+        return gosched_trap()
+    import time
+
+    when = time.monotonic() + seconds
+    return park_trap(_sleepcommit, (Timer(_wake_sleeper, None), when), WaitReason.SLEEP)
+
+
+def syscall(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
+    """syscall runs the blocking call fn(*args, **kwargs) on this goroutine's thread, letting its
+    P go to another thread meanwhile, and returns fn's result (or raises its exception)."""
+    if not callable(fn):
+        raise TypeError(f"syscall() needs a callable, got {type(fn).__name__}")
+    if inspect.iscoroutinefunction(fn):
+        raise TypeError(f"syscall() runs blocking functions; {fn.__qualname__} is async: await it directly")
+    _runtime()
+    return syscall_trap(fn, args, kwargs)
+
+
+def current() -> G:
+    """current returns the running goroutine."""
+    _runtime()
+    m = tls.m
+    assert m is not None and m.curg is not None
+    return m.curg
+
+
+def num_goroutine() -> int:
+    """num_goroutine counts goroutines that exist (not yet finished)."""
+    return len(_runtime().allgs)
+
+
+def gomaxprocs() -> int:
+    """gomaxprocs is the number of Ps, fixed for the life of a run()."""
+    return _runtime().procs

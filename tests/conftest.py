@@ -1,0 +1,27 @@
+"""Test configuration: every test is time-bounded (pytest-timeout, set in pyproject.toml), and the
+`switchinterval` fixture runs a concurrency test twice: once with CPython's default GIL switch
+interval and once with sys.setswitchinterval(1e-6), which forces thread switches between almost
+every bytecode and so exposes races that the default interval hides."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(params=["default", "1us"])
+def switchinterval(request: pytest.FixtureRequest) -> Iterator[float]:
+    old = sys.getswitchinterval()
+    if request.param == "1us":
+        sys.setswitchinterval(1e-6)
+    try:
+        yield sys.getswitchinterval()
+    finally:
+        sys.setswitchinterval(old)
+
+
+@pytest.fixture(params=[1, 2, 4])
+def procs(request: pytest.FixtureRequest) -> int:
+    return request.param

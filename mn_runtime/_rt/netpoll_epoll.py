@@ -9,6 +9,16 @@ nothing of Gs or run queues: pollDescs translate readiness into readied Gs.
 
 Each fd is registered once, edge-triggered, for both directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP |
 EPOLLET), as Go does. `fds` maps fd -> pollDesc under `lock`.
+
+Stale events. Go stores the pollDesc pointer and a sequence number in the epoll event, so an event
+for a closed fd whose number was reused is recognised. Python's epoll gives back only the fd
+number, so we use registration order instead: every register takes the next `regseq`, and each
+poll notes `regseq` before it calls epoll_wait. An fd is always deregistered before it is closed,
+and EPOLL_CTL_DEL drops its queued events, so an event returned by a wait that started after a
+registration belongs to that registration. Only a pollDesc registered while the wait was in
+progress is ambiguous: the event may belong to the previous holder of the number. Such an event
+is not delivered; the fd is re-armed with EPOLL_CTL_MOD instead, which makes the kernel queue a
+fresh edge if the fd is ready now, so a genuine event comes back on the next poll and none is lost.
 """
 
 from __future__ import annotations
@@ -20,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .g import G
+
+# netpollready is imported at the end of the module: polldesc imports the MODE_ constants from here.
 
 MODE_READ = 1
 MODE_WRITE = 2
@@ -38,12 +50,20 @@ class EpollBackend:
         self.fds: dict[int, Any] = {}
         self.break_pending = False
         self.closed = False
+        self.regseq = 0
+        self.nstale = 0  # ambiguous events re-armed instead of delivered (statistics)
 
     def register(self, fd: int, pd: Any) -> None:
         """register adds fd, whose readiness pd tracks, to the epoll set (Go's netpollopen)."""
         with self.lock:
             if self.closed:
                 raise OSError("netpoll: runtime is shutting down")
+            if fd in self.fds:
+                from ..errors import Throw
+
+                raise Throw(f"netpollopen: fd {fd} registered twice")
+            self.regseq += 1
+            pd.regseq = self.regseq
             self.fds[fd] = pd
             try:
                 self.ep.register(fd, _EV_REGISTER)
@@ -51,9 +71,11 @@ class EpollBackend:
                 del self.fds[fd]
                 raise
 
-    def deregister(self, fd: int) -> None:
-        """deregister removes fd before it is closed (Go's netpollclose)."""
+    def deregister(self, fd: int, pd: Any = None) -> None:
+        """deregister removes fd (tracked by pd, if given) before it is closed (Go's netpollclose)."""
         with self.lock:
+            if pd is not None and self.fds.get(fd) is not pd:
+                return  # already gone (the runtime shut down and closed it)
             self.fds.pop(fd, None)
             if self.closed:
                 return
@@ -68,6 +90,8 @@ class EpollBackend:
 
     def poll(self, timeout: float | None, glist: list[G], drain: bool) -> int:
         """poll waits for events and hands each to its pollDesc; drain: this is the poller thread."""
+        with self.lock:
+            seq = self.regseq
         events = self.ep.poll(-1 if timeout is None else timeout, 256)
         n = 0
         for fd, ev in events:
@@ -85,10 +109,17 @@ class EpollBackend:
                 mode |= MODE_READ
             if ev & _EV_WRITE:
                 mode |= MODE_WRITE
-            pd = self.lookup(fd)
+            with self.lock:
+                pd = self.fds.get(fd)
+                if pd is not None and pd.regseq > seq:
+                    # Registered during this wait: maybe a previous holder's event. Re-arm.
+                    self.nstale += 1
+                    try:
+                        self.ep.modify(fd, _EV_REGISTER)
+                    except OSError:
+                        pass  # closed meanwhile: nothing left to deliver
+                    continue
             if pd is not None and mode:
-                from .polldesc import netpollready  # only fds registered by polldesc get here
-
                 n += 1
                 netpollready(glist, pd, mode)
         return n
@@ -105,8 +136,21 @@ class EpollBackend:
             pass  # closed during shutdown
 
     def close(self) -> None:
+        """close ends the backend at shutdown; fds still registered are closed too, so run() leaves
+        no fd behind (their Gs are abandoned with the runtime)."""
         with self.lock:
             self.closed = True
+            left = list(self.fds.values())
             self.fds.clear()
+        for pd in left:
+            closer = getattr(pd, "closer", None)
+            if closer is not None:
+                try:
+                    closer()
+                except OSError:
+                    pass
         self.ep.close()
         os.close(self.efd)
+
+
+from .polldesc import netpollready  # noqa: E402

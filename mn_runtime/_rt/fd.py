@@ -1,0 +1,263 @@
+"""fd: blocking-style I/O on a non-blocking fd (Go's internal/poll.FD and its fdMutex).
+
+Every operation is optimistic (Go's fd.Read loop): try the system call on the non-blocking fd; only
+on EAGAIN park in netpollblock until the netpoller reports the fd ready, then try again. A byte is
+never read twice or lost: readiness only ever causes a retry, and the data itself moves only in
+the system call.
+
+An FD is shared by the Gs that use it, and three rules keep that safe (Go's fdMutex):
+- References. Each operation holds a reference (`refs`) from start to finish. `close` marks the FD
+  closing, evicts the pollDesc (waking every G parked on it with ClosedError) and leaves the fd
+  open until the last reference is dropped; only then is it deregistered and closed. So no system
+  call can ever run on an fd number that was closed and reused behind its back.
+- Serialisation. Readers queue on the read lock and writers on the write lock (FIFO), so at most
+  one G waits per pollDesc semaphore: a "double wait" there is a runtime bug, not a user error,
+  and a `write` of a large buffer is never interleaved with another.
+- Deadlines are checked before the first attempt (a deadline in the past fails at once even if
+  data is waiting, as in Go) and after every wake-up.
+
+`mu` guards refs, closing, closed and both locks' holders and queues; it is a leaf lock.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import deque
+from collections.abc import Callable
+from threading import Lock
+from typing import Any
+
+from .g import G, WaitReason
+from .netpoll_epoll import MODE_READ, MODE_WRITE
+from .park import current_g, gopark, goready, gosched
+from .polldesc import (
+    POLL_ERR_CLOSING,
+    POLL_NO_ERROR,
+    evict,
+    netpollblock,
+    netpollcheckerr,
+    pollclose,
+    pollopen,
+    setdeadline,
+)
+
+__all__ = ["FD", "MODE_READ", "MODE_WRITE", "ClosedError", "DeadlineExceeded"]
+
+
+class ClosedError(OSError):
+    """An operation on a closed connection, listener or fd; also raised in every G that was parked
+    on it when another G closed it. The message is Go's "use of closed network connection"."""
+
+    def __init__(self, msg: str = "use of closed network connection") -> None:
+        super().__init__(msg)
+
+
+class DeadlineExceeded(TimeoutError):
+    """An I/O operation passed its deadline (Go's os.ErrDeadlineExceeded, "i/o timeout"). The
+    connection is still usable once the deadline is moved or cleared."""
+
+    def __init__(self, msg: str = "i/o timeout") -> None:
+        super().__init__(msg)
+
+
+ClosedError.__module__ = "mn_runtime.net"
+DeadlineExceeded.__module__ = "mn_runtime.net"
+
+
+def _pollerr(code: int) -> OSError:
+    return ClosedError() if code == POLL_ERR_CLOSING else DeadlineExceeded()
+
+
+class FD:
+    """FD is one non-blocking fd registered with the netpoller; `sock` is its socket, if any."""
+
+    __slots__ = ("closed", "closing", "fd", "held", "mu", "pd", "refs", "sock", "waiters")
+
+    def __init__(self, fd: int, sock: socket.socket | None = None) -> None:
+        self.fd = fd
+        self.sock = sock
+        self.mu = Lock()
+        self.refs = 0
+        self.closing = False
+        self.closed = False
+        # held[mode] / waiters[mode]: the read (1) and write (2) locks; index 0 is unused.
+        self.held = [False, False, False]
+        self.waiters: list[deque[G]] = [deque(), deque(), deque()]
+        if sock is not None:
+            sock.setblocking(False)
+        else:
+            os.set_blocking(fd, False)
+        self.pd = pollopen(fd, self._shutdownclose)
+
+    # --- references and the per-direction locks ---
+
+    async def lock(self, mode: int) -> None:
+        """lock takes a reference and mode's lock (FIFO); raises ClosedError once closing."""
+        with self.mu:
+            if self.closing:
+                raise ClosedError()
+            self.refs += 1
+            if not self.held[mode]:
+                self.held[mode] = True
+                return
+        await gopark(self._lockcommit, mode, WaitReason.SEMACQUIRE)
+        # unlock handed the lock to us.
+        if self.closing:
+            self.unlock(mode)
+            raise ClosedError()
+
+    def _lockcommit(self, gp: G, mode: int) -> bool:
+        with self.mu:
+            if not self.held[mode]:
+                self.held[mode] = True
+                return False
+            self.waiters[mode].append(gp)
+            return True
+
+    def unlock(self, mode: int) -> None:
+        """unlock hands mode's lock to the next waiter and drops the reference; the last reference
+        of a closing FD closes the fd."""
+        nxt: G | None = None
+        with self.mu:
+            q = self.waiters[mode]
+            if q:
+                nxt = q.popleft()  # ownership passes directly: held stays True
+            else:
+                self.held[mode] = False
+            destroy = self._decref()
+        if nxt is not None:
+            goready(nxt)
+        if destroy:
+            self._destroy()
+
+    def incref(self) -> None:
+        """incref takes a reference without a direction lock (close_write, getsockopt)."""
+        with self.mu:
+            if self.closing:
+                raise ClosedError()
+            self.refs += 1
+
+    def decref(self) -> None:
+        with self.mu:
+            destroy = self._decref()
+        if destroy:
+            self._destroy()
+
+    def _decref(self) -> bool:
+        """_decref (mu held) drops a reference; True if the caller must now close the fd."""
+        self.refs -= 1
+        if self.refs < 0:
+            from ..errors import Throw
+
+            raise Throw(f"fd.decref: negative reference count on fd {self.fd}")
+        destroy = self.closing and self.refs == 0 and not self.closed
+        if destroy:
+            self.closed = True
+        return destroy
+
+    def close(self) -> None:
+        """close wakes every G using the fd with ClosedError; the fd itself is closed when the last
+        of them lets go. Closing twice does nothing."""
+        with self.mu:
+            if self.closing:
+                return
+            self.closing = True
+            destroy = self.refs == 0 and not self.closed
+            if destroy:
+                self.closed = True
+        evict(self.pd)
+        if destroy:
+            self._destroy()
+
+    def _destroy(self) -> None:
+        pollclose(self.pd)
+        self._sysclose()
+
+    def _sysclose(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        else:
+            os.close(self.fd)
+
+    def _shutdownclose(self) -> None:
+        """_shutdownclose: the runtime is ending with this fd open; its Gs are gone with it."""
+        with self.mu:
+            self.closing = True
+            if self.closed:
+                return
+            self.closed = True
+        self._sysclose()
+
+    # --- waiting ---
+
+    async def wait(self, mode: int) -> None:
+        """wait parks until the fd is ready in mode (the caller holds a reference and mode's lock)."""
+        pd = self.pd
+        while not await netpollblock(pd, mode):
+            err = netpollcheckerr(pd, mode)
+            if err != POLL_NO_ERROR:
+                raise _pollerr(err)
+
+    def checkerr(self, mode: int) -> None:
+        """checkerr raises if a wait in mode would fail now (Go's pd.prepare)."""
+        err = netpollcheckerr(self.pd, mode)
+        if err != POLL_NO_ERROR:
+            raise _pollerr(err)
+
+    def set_deadline(self, mode: int, deadline: float | None) -> None:
+        with self.mu:
+            if self.closing:
+                raise ClosedError()
+        setdeadline(self.pd, mode, deadline)
+
+    # --- the operation loop ---
+
+    async def io(self, mode: int, fn: Callable[..., Any], *args: Any) -> Any:
+        """io runs fn(*args) until it does not raise BlockingIOError, parking on EAGAIN."""
+        await self.lock(mode)
+        try:
+            self.checkerr(mode)
+            parked = False
+            while True:
+                try:
+                    r = fn(*args)
+                    break
+                except (BlockingIOError, InterruptedError):
+                    pass
+                parked = True
+                await self.wait(mode)
+        finally:
+            self.unlock(mode)
+        if not parked:
+            # Completed without parking: honour a preemption request (see park.py).
+            g = current_g()
+            if g is not None and g.preempt:
+                await gosched()
+        return r
+
+    async def write_all(self, data: bytes | bytearray | memoryview, send: Callable[[Any], int]) -> int:
+        """write_all writes all of data with send (a partial-write call), parking on EAGAIN; the write
+        lock is held throughout so concurrent writes never interleave."""
+        view = memoryview(data).cast("B")
+        total = len(view)
+        await self.lock(MODE_WRITE)
+        try:
+            self.checkerr(MODE_WRITE)
+            parked = False
+            off = 0
+            while off < total:
+                try:
+                    off += send(view[off:])
+                    continue
+                except (BlockingIOError, InterruptedError):
+                    pass
+                parked = True
+                await self.wait(MODE_WRITE)
+        finally:
+            self.unlock(MODE_WRITE)
+        if not parked:
+            g = current_g()
+            if g is not None and g.preempt:
+                await gosched()
+        return total

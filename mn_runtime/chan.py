@@ -1,0 +1,295 @@
+"""chan: Go's channels (runtime/chan.go) on the runtime's park/ready.
+
+A Chan has one lock (`lock`) guarding everything below; invariants, true whenever it is free:
+  - `buf` holds at most `cap` values (always empty for an unbuffered channel);
+  - at most one of `sendq` and `recvq` is non-empty, and a receiver waits only while `buf` is
+    empty, a sender only while `buf` is full (for cap 0: always, until a partner arrives);
+  - once `closed`, both queues are empty and stay so (close wakes everyone; nobody enqueues on a
+    closed channel).
+
+The three paths of a send (Go's chansend), all decided under the lock:
+  1. a receiver is parked: hand the value straight to it (write its sudog, goready it);
+  2. the buffer has room: append;
+  3. otherwise enqueue a sudog holding the value and gopark with a commit that releases the lock.
+A receive mirrors it (Go's chanrecv): take from a parked sender (for a buffered channel the sender
+is parked because the buffer is full: take the head of the buffer and move the sender's value to
+the tail, which keeps FIFO order), or from the buffer, or park. The G that ends another G's wait
+writes that G's sudog and `g.param` before goready; goready takes the G's lock, which orders
+those writes before the woken G reads them on whichever M it resumes.
+
+Every operation that completes without parking checks `g.preempt` and yields if sysmon asked
+(cooperative preemption), so two Gs ping-ponging through a buffer cannot hold a P forever.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any, Generic, TypeVar
+
+from ._rt.g import WaitReason
+from ._rt.park import gopark, goready, gosched
+from ._rt.tls import tls
+from ._rt.waitq import Sudog, WaitQ, unlockf
+from .errors import ChannelClosed
+
+__all__ = ["Chan"]
+
+T = TypeVar("T")
+
+_CHAN_SEND = WaitReason.CHAN_SEND
+_CHAN_RECEIVE = WaitReason.CHAN_RECEIVE
+_NEEDG = "a blocking channel operation needs a goroutine: call it inside mn_runtime.run(main)"
+
+
+class Chan(Generic[T]):
+    """Chan(cap=0): a Go channel. Unbuffered (cap 0) channels are rendezvous points; buffered ones
+    are FIFO queues of `cap` values. Safe to use from any goroutine on any M."""
+
+    __slots__ = ("__weakref__", "_cap", "buf", "closed", "lock", "recvq", "sendq")
+
+    def __init__(self, cap: int = 0) -> None:
+        if isinstance(cap, bool) or not isinstance(cap, int):
+            raise TypeError(f"Chan capacity must be an int, got {type(cap).__name__}")
+        if cap < 0:
+            raise ValueError(f"Chan capacity must be >= 0, got {cap} (makechan: size out of range)")
+        self._cap = cap
+        self.lock = threading.Lock()
+        self.buf: deque[Any] = deque()
+        self.closed = False
+        self.sendq = WaitQ()
+        self.recvq = WaitQ()
+
+    @property
+    def cap(self) -> int:
+        """The buffer size given at creation (0 for unbuffered)."""
+        return self._cap
+
+    def __len__(self) -> int:
+        """The number of values buffered now (a racy snapshot, as Go's len(ch))."""
+        return len(self.buf)
+
+    def __repr__(self) -> str:
+        st = " closed" if self.closed else ""
+        return f"<Chan cap={self._cap} len={len(self.buf)}{st}>"
+
+    def stats(self) -> dict[str, int | bool]:
+        """stats: qcount, dataqsiz, waiting senders and receivers, closed (Go's hchan fields)."""
+        with self.lock:
+            return {
+                "qcount": len(self.buf),
+                "dataqsiz": self._cap,
+                "sendq": self.sendq.n,
+                "recvq": self.recvq.n,
+                "closed": self.closed,
+            }
+
+    # --- send (Go's chansend) ---
+
+    async def send(self, v: T) -> None:
+        """send v, parking until a receiver takes it (or buffer room frees up).
+
+        Raises ChannelClosed("send on closed channel") if the channel is or becomes closed.
+        """
+        lock = self.lock
+        lock.acquire()
+        if self.closed:
+            lock.release()
+            raise ChannelClosed("send on closed channel")
+        rq = self.recvq
+        if rq.first is not None and (sg := rq.dequeue()) is not None:
+            lock.release()
+            sg.elem = v
+            sg.success = True
+            rg = sg.g
+            rg.param = sg
+            goready(rg)
+        elif len(self.buf) < self._cap:
+            self.buf.append(v)
+            lock.release()
+        else:
+            m = tls.m
+            gp = m.curg if m is not None else None
+            if gp is None:
+                lock.release()
+                raise RuntimeError(_NEEDG)
+            sg = Sudog(gp, v, self)
+            self.sendq.enqueue(sg)
+            await gopark(unlockf, lock, _CHAN_SEND)
+            if not sg.success:
+                raise ChannelClosed("send on closed channel")
+            return
+        m = tls.m
+        if m is not None:
+            gp = m.curg
+            if gp is not None and gp.preempt:
+                await gosched()
+
+    def try_send(self, v: T) -> bool:
+        """try_send sends v if that can happen without waiting; False otherwise (Go's select with
+        a default). Raises ChannelClosed on a closed channel. Callable from any thread."""
+        lock = self.lock
+        with lock:
+            if self.closed:
+                raise ChannelClosed("send on closed channel")
+            sg = self.recvq.dequeue()
+            if sg is None:
+                if len(self.buf) < self._cap:
+                    self.buf.append(v)
+                    return True
+                return False
+        sg.elem = v
+        sg.success = True
+        rg = sg.g
+        rg.param = sg
+        goready(rg)
+        return True
+
+    # --- receive (Go's chanrecv) ---
+
+    async def recv_ok(self) -> tuple[T | None, bool]:
+        """recv_ok receives a value: (value, True), or (None, False) once closed and drained."""
+        lock = self.lock
+        lock.acquire()
+        sq = self.sendq
+        if sq.first is not None and (sg := sq.dequeue()) is not None:
+            v = self._recv_from(sg)
+            lock.release()
+            sg.success = True
+            sgg = sg.g
+            sgg.param = sg
+            goready(sgg)
+        elif self.buf:
+            v = self.buf.popleft()
+            lock.release()
+        elif self.closed:
+            lock.release()
+            return None, False
+        else:
+            m = tls.m
+            gp = m.curg if m is not None else None
+            if gp is None:
+                lock.release()
+                raise RuntimeError(_NEEDG)
+            sg = Sudog(gp, None, self)
+            self.recvq.enqueue(sg)
+            await gopark(unlockf, lock, _CHAN_RECEIVE)
+            return sg.elem, sg.success
+        m = tls.m
+        if m is not None:
+            gp = m.curg
+            if gp is not None and gp.preempt:
+                await gosched()
+        return v, True
+
+    async def recv(self) -> T:
+        """recv receives a value; raises ChannelClosed("receive from closed channel") once the
+        channel is closed and drained (use recv_ok for Go's `v, ok := <-ch`).
+
+        The body repeats recv_ok's rather than awaiting it: one coroutine less per receive on the
+        hottest path of every channel program."""
+        lock = self.lock
+        lock.acquire()
+        sq = self.sendq
+        if sq.first is not None and (sg := sq.dequeue()) is not None:
+            v = self._recv_from(sg)
+            lock.release()
+            sg.success = True
+            sgg = sg.g
+            sgg.param = sg
+            goready(sgg)
+        elif self.buf:
+            v = self.buf.popleft()
+            lock.release()
+        elif self.closed:
+            lock.release()
+            raise ChannelClosed("receive from closed channel")
+        else:
+            m = tls.m
+            gp = m.curg if m is not None else None
+            if gp is None:
+                lock.release()
+                raise RuntimeError(_NEEDG)
+            sg = Sudog(gp, None, self)
+            self.recvq.enqueue(sg)
+            await gopark(unlockf, lock, _CHAN_RECEIVE)
+            if not sg.success:
+                raise ChannelClosed("receive from closed channel")
+            return sg.elem  # type: ignore[no-any-return]
+        m = tls.m
+        if m is not None:
+            gp = m.curg
+            if gp is not None and gp.preempt:
+                await gosched()
+        return v  # type: ignore[no-any-return]
+
+    def try_recv(self) -> tuple[T | None, bool, bool]:
+        """try_recv receives without waiting: (value, ok, received).
+
+        received is False when a receive would block (nothing buffered, no sender, not closed);
+        otherwise the receive happened and (value, ok) are as recv_ok's: (v, True) for a value,
+        (None, False) for a closed, drained channel. Callable from any thread.
+        """
+        with self.lock:
+            sg = self.sendq.dequeue()
+            if sg is None:
+                if self.buf:
+                    return self.buf.popleft(), True, True
+                if self.closed:
+                    return None, False, True
+                return None, False, False
+            v = self._recv_from(sg)
+        sg.success = True
+        sgg = sg.g
+        sgg.param = sg
+        goready(sgg)
+        return v, True, True
+
+    def _recv_from(self, sg: Sudog) -> Any:
+        """_recv_from takes a value given a parked sender sg (lock held; Go's recv).
+
+        Unbuffered: the sender's value directly. Buffered (so the buffer is full): the head of the
+        buffer, and the sender's value goes to the tail, so FIFO order holds across both.
+        """
+        if self._cap == 0:
+            return sg.elem
+        buf = self.buf
+        v = buf.popleft()
+        buf.append(sg.elem)
+        sg.elem = None
+        return v
+
+    # --- close (Go's closechan) ---
+
+    def close(self) -> None:
+        """close the channel: receivers drain what is buffered, then get (None, False); every
+        parked receiver and sender wakes (senders raise). Closing twice raises ChannelClosed."""
+        with self.lock:
+            if self.closed:
+                raise ChannelClosed("close of closed channel")
+            self.closed = True
+            woken: list[Sudog] = []
+            while (sg := self.recvq.dequeue()) is not None:
+                sg.elem = None
+                sg.success = False
+                woken.append(sg)
+            while (sg := self.sendq.dequeue()) is not None:
+                sg.elem = None
+                sg.success = False
+                woken.append(sg)
+        # Ready outside the lock, as Go: the woken Gs will take it again at once.
+        for sg in woken:
+            g = sg.g
+            g.param = sg
+            goready(g)
+
+    # --- iteration: `async for v in ch` ends when the channel is closed and drained ---
+
+    def __aiter__(self) -> Chan[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        v, ok = await self.recv_ok()
+        if not ok:
+            raise StopAsyncIteration
+        return v  # type: ignore[return-value]

@@ -11,8 +11,11 @@ mn.run(main, procs=4)
 
 from __future__ import annotations
 
+from . import context, net
+from .chan import Chan
 from .debug import dump_goroutines, stats
 from .errors import ChannelClosed, Deadlock
+from .group import Group
 from .runtime import (
     Goroutine,
     current,
@@ -24,18 +27,37 @@ from .runtime import (
     sleep,
     syscall,
 )
+from .select import Recv, Send, select
+from .sync import Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup
+from .timechan import Ticker, Timer, after
 
 __all__ = [
+    "Chan",
     "ChannelClosed",
+    "Cond",
     "Deadlock",
     "Goroutine",
+    "Group",
+    "Mutex",
+    "Once",
+    "RWMutex",
+    "Recv",
+    "Semaphore",
+    "Send",
+    "Ticker",
+    "Timer",
+    "WaitGroup",
+    "after",
+    "context",
     "current",
     "dump_goroutines",
     "go",
     "gomaxprocs",
     "gosched",
+    "net",
     "num_goroutine",
     "run",
+    "select",
     "sleep",
     "stats",
     "syscall",

@@ -1,15 +1,75 @@
-"""debug: looking at the scheduler from inside a program: stats(), schedtrace lines, goroutine dumps."""
+"""debug: looking at the scheduler from inside a program: stats(), schedtrace lines, goroutine dumps.
+
+MN_DEBUG (Go's GODEBUG for this runtime) is a comma-separated list of name=value settings read
+when run() starts:
+
+    schedtrace=MS   print a SCHED line to stderr every MS milliseconds
+    scheddetail=1   with schedtrace: also one line per P, M and G
+    metrics=1       measure scheduling latency and per-M busy time (reported by stats())
+    sigdump=0       do not install the SIGQUIT/SIGUSR1 goroutine dump (on whenever MN_DEBUG is set)
+
+MN_TRACE=FILE records an execution trace to FILE (see mn_runtime.trace).
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._rt import sched as _sched
 from ._rt.sched import Sched
 from ._rt.stack import format_goroutine
+from ._rt.tracer import StatsTracer
 
-__all__ = ["dump_goroutines", "schedtrace_line", "stats"]
+__all__ = ["DebugSettings", "dump_goroutines", "enable_metrics", "parse_mn_debug", "schedtrace_line", "stats"]
+
+_KNOWN = ("schedtrace", "scheddetail", "metrics", "sigdump")
+
+
+@dataclass
+class DebugSettings:
+    """DebugSettings: the parsed MN_DEBUG."""
+
+    schedtrace: int = 0
+    scheddetail: bool = False
+    metrics: bool = False
+    sigdump: bool = False
+    raw: dict[str, int] = field(default_factory=dict)
+
+
+def parse_mn_debug(text: str | None) -> DebugSettings:
+    """parse_mn_debug reads "name=value,..." (MN_DEBUG); raises ValueError naming a bad setting."""
+    out = DebugSettings()
+    if not text or not text.strip():
+        return out
+    out.sigdump = True
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if name not in _KNOWN:
+            raise ValueError(f"MN_DEBUG: unknown setting {name!r} (known: {', '.join(_KNOWN)})")
+        if not eq:
+            raise ValueError(f"MN_DEBUG: setting {name!r} needs a value, as in {name}=1")
+        try:
+            n = int(value)
+        except ValueError:
+            raise ValueError(f"MN_DEBUG: {name} must be a non-negative integer, got {value.strip()!r}") from None
+        if n < 0:
+            raise ValueError(f"MN_DEBUG: {name} must be a non-negative integer, got {n}")
+        out.raw[name] = n
+        if name == "schedtrace":
+            out.schedtrace = n
+        else:
+            setattr(out, name, n != 0)
+    return out
 
 
 def _cur() -> Sched:
@@ -19,9 +79,32 @@ def _cur() -> Sched:
     return s
 
 
+def _thread_cpu(ms: list[Any]) -> dict[int, float]:
+    """_thread_cpu: CPU seconds (user+system) of each M's thread, keyed by M id, via psutil."""
+    try:
+        import psutil
+
+        cpu = {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+    except Exception:  # psutil cannot read threads on this platform: report nothing
+        return {}
+    out = {}
+    for m in ms:
+        th = m.thread
+        nid = getattr(th, "native_id", None) if th is not None else None
+        if nid in cpu:
+            out[m.id] = cpu[nid]
+    return out
+
+
 def stats() -> dict[str, Any]:
     """stats returns a snapshot of scheduler counters (read without stopping the world, so fields
-    are each exact but may be from slightly different instants)."""
+    are each exact but may be from slightly different instants).
+
+    `latency` (runnable -> running, µs: count, mean, p50, p90, p99, max, buckets) and each M's
+    `busy_s` (wall time stepping Gs) are measured only while metrics are on (MN_DEBUG=metrics=1)
+    or a trace is recorded; otherwise they are None. Each M's `cpu_s` (its thread's CPU time)
+    is always there where psutil can read it.
+    """
     s = _cur()
     with s.lock:
         ms = list(s.allm)
@@ -31,6 +114,9 @@ def stats() -> dict[str, Any]:
         globalq = len(s.runq)
     allp = s.allp
     np = s.netpoll
+    tr = s.tracer
+    metrics = isinstance(tr, StatsTracer)
+    cpu = _thread_cpu(ms)
     return {
         "goroutines": len(s.allgs),
         "goroutines_created": s.ngcreated,
@@ -55,6 +141,9 @@ def stats() -> dict[str, Any]:
         "netpoll_batches": np.nbatches,
         "netpoll_injected": np.ninjected,
         "netpoll_nonblocking": np.nnonblock,
+        # batch_sizes[i] counts injected batches of 2**i .. 2**(i+1)-1 Gs (the last: 128 and more).
+        "netpoll_batch_sizes": list(np.batchsizes),
+        "latency": tr.latency().summary() if metrics else None,
         "per_p": [
             {
                 "id": p.id,
@@ -70,33 +159,153 @@ def stats() -> dict[str, Any]:
             }
             for p in allp
         ],
-        "per_m": [{"id": m.id, "gs_run": m.ngrun, "in_syscall": m.insyscall, "p": m.p.id if m.p else None} for m in ms],
+        "per_m": [
+            {
+                "id": m.id,
+                "gs_run": m.ngrun,
+                "in_syscall": m.insyscall,
+                "p": m.p.id if m.p else None,
+                "busy_s": m.busy if metrics else None,
+                "cpu_s": cpu.get(m.id),
+            }
+            for m in ms
+        ],
     }
 
 
+def enable_metrics() -> None:
+    """enable_metrics starts measuring scheduling latency and per-M busy time for the rest of the
+    run (as MN_DEBUG=metrics=1 does from the start); a no-op while a trace or metrics are on."""
+    s = _cur()
+    if s.tracer is None:
+        s.tracer = StatsTracer()
+
+
+# When the running runtime started (schedtrace's clock); one run() at a time per process.
 _start = time.monotonic()
 
 
-def schedtrace_line(s: Sched) -> str:
-    """schedtrace_line is Go's GODEBUG=schedtrace line for s."""
+def schedtrace_line(s: Sched, detail: bool = False) -> str:
+    """schedtrace_line is Go's GODEBUG=schedtrace output for s; with detail, scheddetail's lines."""
     with s.lock:
         threads = len(s.allm)
         idle = s.npidle
         spinning = s.nmspinning
         idlethreads = s.nmidle
         globalq = len(s.runq)
-    ms = int((time.monotonic() - _start) * 1000)
-    runqs = " ".join(str(len(p.runq) + (p.runnext is not None)) for p in s.allp)
-    return (
-        f"SCHED {ms}ms: gomaxprocs={s.procs} idleprocs={idle} threads={threads}"
-        f" spinningthreads={spinning} idlethreads={idlethreads} runqueue={globalq} [{runqs}]"
+        ms = list(s.allm)
+    elapsed = int((time.monotonic() - _start) * 1000)
+    head = (
+        f"SCHED {elapsed}ms: gomaxprocs={s.procs} idleprocs={idle} threads={threads}"
+        f" spinningthreads={spinning} idlethreads={idlethreads} runqueue={globalq}"
     )
+    if not detail:
+        return head + " [" + " ".join(str(p.runqsize()) for p in s.allp) + "]"
+    lines = [head]
+    for p in s.allp:
+        m = p.m
+        lines.append(
+            f"  P{p.id}: status={int(p.status)} schedtick={p.schedtick} syscalltick={p.syscalltick}"
+            f" m={m.id if m is not None else -1} runqsize={p.runqsize()} gs_run={p.ngrun} steals={p.nsteal}"
+        )
+    for m in ms:
+        p = m.p
+        g = m.curg
+        lines.append(
+            f"  M{m.id}: p={p.id if p is not None else -1} curg={g.id if g is not None else -1}"
+            f" spinning={str(m.spinning).lower()} blocked={str(m.insyscall).lower()}"
+        )
+    with s.allglock:
+        gs = sorted(s.allgs.values(), key=lambda g: g.id)
+    for g in gs:
+        gm = g.m
+        lines.append(
+            f"  G{g.id}: status={int(g.status)}({g.waitreason.value}) m={gm.id if gm is not None else -1} {g.name}"
+        )
+    return "\n".join(lines)
 
 
 def dump_goroutines() -> str:
-    """dump_goroutines lists every goroutine: id, status or wait reason, how long, and its stack."""
+    """dump_goroutines lists every goroutine: id, status or wait reason and for how long, its
+    suspended stack (file:line of each awaiting frame) and where it was created."""
     s = _cur()
     with s.allglock:
         gs = sorted(s.allgs.values(), key=lambda g: g.id)
     now = time.monotonic()
-    return "\n\n".join(format_goroutine(g, now) for g in gs)
+    from ._rt.park import current_g
+
+    me = current_g()
+    return "\n\n".join(format_goroutine(g, now, me) for g in gs)
+
+
+# --- wiring into run() ---
+
+
+@dataclass
+class _Active:
+    """_Active: what debug_start installed, for debug_stop to take down."""
+
+    recorder: Any = None
+    signals: dict[int, Any] = field(default_factory=dict)
+
+
+def _print_err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    s = _sched.cur
+    if s is None:
+        return
+    with s.allglock:
+        gs = sorted(s.allgs.values(), key=lambda g: g.id)
+    now = time.monotonic()
+    name = signal.Signals(signum).name
+    body = "\n\n".join(format_goroutine(g, now) for g in gs)
+    _print_err(f"{name}: goroutine dump\n\n{body}\n")
+
+
+def debug_start(sched: Sched, schedtrace: float | None, trace: Any) -> _Active:
+    """debug_start (run(), before any M starts) applies MN_DEBUG, MN_TRACE, schedtrace= and trace=.
+
+    Arguments win over the environment. Raises ValueError/OSError for bad settings or an
+    unwritable trace file, before anything runs.
+    """
+    global _start
+    settings = parse_mn_debug(os.environ.get("MN_DEBUG"))
+    if schedtrace is None and settings.schedtrace:
+        schedtrace = settings.schedtrace
+    if schedtrace is not None:
+        if isinstance(schedtrace, bool) or not isinstance(schedtrace, (int, float)) or not schedtrace >= 0:
+            raise ValueError(f"schedtrace must be a non-negative number of milliseconds, got {schedtrace!r}")
+    if trace is None:
+        trace = os.environ.get("MN_TRACE") or None
+    active = _Active()
+    _start = time.monotonic()
+    if schedtrace:
+        detail = settings.scheddetail
+        sched.sysmon.schedtrace = schedtrace / 1000.0
+        sched.sysmon.schedtrace_fn = lambda: _print_err(schedtrace_line(sched, detail))
+    if trace is not None:
+        from .trace import start_on
+
+        active.recorder = start_on(sched, trace)
+    elif settings.metrics:
+        sched.tracer = StatsTracer()
+    if settings.sigdump and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGQUIT, signal.SIGUSR1):
+            active.signals[sig] = signal.signal(sig, _on_signal)
+    return active
+
+
+def debug_stop(sched: Sched, active: _Active) -> None:
+    """debug_stop (run(), after every M is joined) writes a trace still being recorded and puts
+    back the signal handlers."""
+    for sig, old in active.signals.items():
+        signal.signal(sig, old)
+    from .trace import Recorder
+
+    if isinstance(sched.tracer, Recorder):
+        from .trace import stop_on
+
+        stop_on(sched)

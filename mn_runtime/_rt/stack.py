@@ -3,10 +3,23 @@
 A parked G's coroutine is suspended at an `await`; `cr_await` names what it awaits, which may be
 another coroutine (follow it), a generator-based awaitable such as the runtime's traps (follow
 gi_yieldfrom), or something else (stop). The frames on the way are the G's "stack", innermost last.
+
+A G that is RUNNING is being stepped by another thread: its frames change under our feet, so its
+listing shows only where it runs (M and P), except for the G that asks for the dump, whose stack
+is its own and is read from the calling frame.
+
+The listing follows Go's traceback:
+
+    goroutine 7 [chan receive, 1.250 s]:
+    tests.test_debug.receiver(...)
+    \t/path/to/test_debug.py:31
+    created by goroutine 1
+    \t/path/to/test_debug.py:40
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -14,12 +27,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .g import G
 
+__all__ = ["coro_frames", "format_goroutine", "format_waited"]
+
+MAX_DEPTH = 256
+
 
 def coro_frames(coro: Any) -> list[FrameType]:
     """coro_frames lists the frames of a suspended coroutine chain, outermost first."""
     frames: list[FrameType] = []
     seen = 0
-    while coro is not None and seen < 256:
+    while coro is not None and seen < MAX_DEPTH:
         seen += 1
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is None:
@@ -32,33 +49,63 @@ def coro_frames(coro: Any) -> list[FrameType]:
     return frames
 
 
+def _own_frames(coro: Any) -> list[FrameType]:
+    """_own_frames: the calling G's frames, from its coroutine's frame down to our caller."""
+    top = getattr(coro, "cr_frame", None)
+    frames: list[FrameType] = []
+    f: FrameType | None = sys._getframe(2)
+    while f is not None and len(frames) < MAX_DEPTH:
+        frames.append(f)
+        if f is top:
+            frames.reverse()
+            return frames
+        f = f.f_back
+    return []
+
+
 def _internal(frame: FrameType) -> bool:
-    fn = frame.f_code.co_filename
-    return "/mn_runtime/_rt/" in fn.replace("\\", "/")
+    fn = frame.f_code.co_filename.replace("\\", "/")
+    return "/mn_runtime/_rt/" in fn or fn.endswith(("/mn_runtime/debug.py", "/mn_runtime/runtime.py"))
 
 
-def format_goroutine(g: G, now: float | None = None) -> str:
-    """format_goroutine renders g as Go's traceback header plus its suspended frames."""
+def format_waited(seconds: float) -> str:
+    """format_waited: Go prints whole minutes; short waits matter here too, so seconds below one."""
+    if seconds >= 60:
+        return f"{int(seconds // 60)} minutes"
+    return f"{seconds:.3f} s"
+
+
+def format_goroutine(g: G, now: float | None = None, caller: G | None = None) -> str:
+    """format_goroutine renders g as Go's traceback: header, suspended frames, "created by"."""
     from .g import GStatus
 
     if now is None:
         now = time.monotonic()
-    state = g.status.name.lower()
-    if g.status == GStatus.WAITING and g.waitreason:
-        state = g.waitreason.value
-        waited = now - g.waitsince
-        if waited >= 60:
-            state += f", {int(waited // 60)} minutes"
-        else:
-            state += f", {waited:.3f} s"
-    lines = [f"goroutine {g.id} [{state}]: {g.name}"]
+    status = g.status
     coro = g.coro
+    if status == GStatus.WAITING and g.waitreason:
+        state = f"{g.waitreason.value}, {format_waited(now - g.waitsince)}"
+    else:
+        state = status.name.lower()
+        if status in (GStatus.RUNNING, GStatus.SYSCALL):
+            m = g.m
+            p = m.p if m is not None else None
+            if m is not None:
+                state += f", M{m.id}" + (f" P{p.id}" if p is not None else "")
+    lines = [f"goroutine {g.id} [{state}]: {g.name}"]
+    frames: list[FrameType] = []
     if coro is not None:
-        frames = coro_frames(coro)
-        user = [f for f in frames if not _internal(f)] or frames
-        for f in reversed(user):
-            lines.append(f"\t{f.f_code.co_qualname}(...)")
-            lines.append(f"\t\t{f.f_code.co_filename}:{f.f_lineno}")
+        if g is caller:
+            frames = _own_frames(coro)
+        elif status != GStatus.RUNNING:
+            frames = coro_frames(coro)
+    user = [f for f in frames if not _internal(f)] or frames
+    for f in reversed(user):
+        mod = f.f_globals.get("__name__", "?")
+        lines.append(f"{mod}.{f.f_code.co_qualname}(...)")
+        lines.append(f"\t{f.f_code.co_filename}:{f.f_lineno}")
     if g.parentid or g.createdat:
-        lines.append(f"created by goroutine {g.parentid} at {g.createdat}")
+        lines.append(f"created by goroutine {g.parentid}" if g.parentid else "created by mn_runtime.run")
+        if ":" in g.createdat:
+            lines.append(f"\t{g.createdat}")
     return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""Pure run-queue tests, without threads: runqput/runqget/runnext, overflow to the global queue,
+stealing half, and the global queue's batch size. Uses G objects directly and a stand-in Sched."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections import deque
+
+import pytest
+
+from mn_runtime._rt.g import G, GStatus, casgstatus
+from mn_runtime._rt.p import P, PStatus
+from mn_runtime._rt.runq import globrunqget, runqempty, runqget, runqput, runqsteal
+from mn_runtime.errors import Throw
+
+
+class FakeSched:
+    def __init__(self, procs: int = 2) -> None:
+        self.lock = threading.Lock()
+        self.runq: deque[G] = deque()
+        self.procs = procs
+
+
+async def _nop() -> None:
+    return None
+
+
+def mkg(i: int) -> G:
+    coro = _nop()
+    coro.close()
+    return G(i, coro, contextvars.copy_context(), f"g{i}")
+
+
+def test_runnext_then_fifo() -> None:
+    s, p = FakeSched(), P(0, 8)
+    assert runqput(s, p, mkg(1), False) is True
+    assert runqput(s, p, mkg(2), False) is True
+    # A G taking the empty runnext slot is not stealable: no wake-up needed.
+    assert runqput(s, p, mkg(3), True) is False
+    # A second runnext kicks the first to the tail of the ring.
+    assert runqput(s, p, mkg(4), True) is True
+    order = []
+    inherit = []
+    while True:
+        g, inh = runqget(p)
+        if g is None:
+            break
+        order.append(g.id)
+        inherit.append(inh)
+    assert order == [4, 1, 2, 3]
+    assert inherit == [True, False, False, False]
+    assert runqempty(p)
+
+
+def test_overflow_moves_half_plus_one_to_global() -> None:
+    s, p = FakeSched(), P(0, 8)
+    for i in range(8):
+        runqput(s, p, mkg(i), False)
+    assert len(p.runq) == 8 and not s.runq
+    runqput(s, p, mkg(8), False)
+    assert len(p.runq) == 4
+    assert [g.id for g in s.runq] == [0, 1, 2, 3, 8]
+    # Nothing lost, nothing duplicated.
+    ids = [g.id for g in p.runq] + [g.id for g in s.runq]
+    assert sorted(ids) == list(range(9))
+
+
+def test_steal_takes_half_rounded_up_from_head() -> None:
+    thief, victim = P(0, 16), P(1, 16)
+    s = FakeSched()
+    for i in range(7):
+        runqput(s, victim, mkg(i), False)
+    g = runqsteal(thief, victim, False)
+    assert g is not None
+    # Half of 7 rounded up = 4 taken: 0,1,2 onto the thief's ring, 3 returned to run.
+    assert g.id == 3
+    assert [x.id for x in thief.runq] == [0, 1, 2]
+    assert [x.id for x in victim.runq] == [4, 5, 6]
+    assert thief.nsteal == 1 and victim.nstolen == 4
+
+
+def test_steal_runnext_only_when_allowed_and_victim_not_running() -> None:
+    s = FakeSched()
+    thief, victim = P(0, 16), P(1, 16)
+    runqput(s, victim, mkg(1), True)
+    victim.status = PStatus.RUNNING
+    assert runqsteal(thief, victim, True) is None  # owner is running: it will run it itself
+    victim.status = PStatus.SYSCALL
+    assert runqsteal(thief, victim, False) is None  # not the last round
+    g = runqsteal(thief, victim, True)
+    assert g is not None and g.id == 1 and victim.runnext is None
+
+
+def test_globrunqget_batch_is_fair_share() -> None:
+    s = FakeSched(procs=4)
+    p = P(0, 8)
+    for i in range(20):
+        s.runq.append(mkg(i))
+    with s.lock:
+        g = globrunqget(s, p, 0)
+    assert g is not None and g.id == 0
+    # min(len, len/procs + 1, cap/2) = min(20, 6, 4) = 4: one to run, three onto the ring.
+    assert [x.id for x in p.runq] == [1, 2, 3]
+    assert len(s.runq) == 16
+    with s.lock:
+        g = globrunqget(s, P(1, 8), 1)
+    assert g is not None and g.id == 4 and len(s.runq) == 15
+
+
+def test_casgstatus_rejects_impossible_transitions() -> None:
+    g = mkg(1)
+    casgstatus(g, GStatus.IDLE, GStatus.RUNNABLE)
+    casgstatus(g, GStatus.RUNNABLE, GStatus.RUNNING)
+    casgstatus(g, GStatus.RUNNING, GStatus.WAITING)
+    casgstatus(g, GStatus.WAITING, GStatus.RUNNABLE)
+    # A second ready of the same park: the G is no longer WAITING.
+    with pytest.raises(Throw, match=r"casgstatus: goroutine 1: bad transition WAITING -> RUNNABLE \(status is RUNNABLE\)"):
+        casgstatus(g, GStatus.WAITING, GStatus.RUNNABLE)
+    # Legal from the right state but not an allowed edge.
+    with pytest.raises(Throw, match="RUNNABLE -> DEAD"):
+        casgstatus(g, GStatus.RUNNABLE, GStatus.DEAD)
+
+
+def test_casgstatus_double_ready_race_exactly_one_wins() -> None:
+    """Two threads race to ready the same parked G many times: exactly one wins each time."""
+    for _ in range(200):
+        g = mkg(1)
+        casgstatus(g, GStatus.IDLE, GStatus.RUNNABLE)
+        casgstatus(g, GStatus.RUNNABLE, GStatus.RUNNING)
+        casgstatus(g, GStatus.RUNNING, GStatus.WAITING)
+        wins = []
+        errs = []
+        barrier = threading.Barrier(2)
+
+        def ready() -> None:
+            barrier.wait()
+            try:
+                casgstatus(g, GStatus.WAITING, GStatus.RUNNABLE)
+                wins.append(1)
+            except Throw:
+                errs.append(1)
+
+        ts = [threading.Thread(target=ready) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert len(wins) == 1 and len(errs) == 1

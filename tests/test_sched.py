@@ -1,0 +1,421 @@
+"""Scheduler integration tests: stealing, fairness, timers, syscall handoff, park/ready under
+contention, shutdown. Each runs real Ms; concurrency tests also run under setswitchinterval(1e-6)."""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import random
+import threading
+import time
+
+import pytest
+
+import mn_runtime as mn
+from mn_runtime._rt.tls import tls
+
+from .rtutil import Baton, num_fds, runtime_threads
+
+pytestmark = pytest.mark.concurrency
+
+
+def mid() -> int:
+    m = tls.m
+    assert m is not None
+    return m.id
+
+
+def spin(n: int) -> int:
+    x = 0
+    for i in range(n):
+        x += i * i
+    return x
+
+
+def test_work_is_stolen(switchinterval: float) -> None:
+    """Gs spawned by one G run on more than one M when procs=2, and the stats count steals."""
+
+    async def child(seen: list[int]) -> None:
+        spin(3000)
+        seen.append(mid())
+        await mn.gosched()
+        spin(3000)
+        seen.append(mid())
+
+    async def main(n: int) -> tuple[set[int], dict[str, object]]:
+        seen: list[int] = []
+        gs = [mn.go(child, seen) for _ in range(n)]
+        for g in gs:
+            await g.join()
+        assert len(seen) == 2 * n
+        return set(seen), mn.stats()
+
+    # The ring holds all 200: the other M can only get work by stealing it.
+    ms, st = mn.run(main, 200, procs=2)
+    assert len(ms) >= 2, f"all Gs ran on one M: {ms}"
+    assert st["steals"] > 0
+    assert st["gs_run"] >= 401
+    # A ring of 16 overflows: half goes to the global queue, which other Ms take from.
+    ms, st = mn.run(main, 400, procs=2, runqsize=16)
+    assert len(ms) >= 2, f"all Gs ran on one M: {ms}"
+    assert st["global_takes"] > 0
+
+
+def test_global_queue_not_starved_by_runnext_pingpong(procs: int) -> None:
+    """Go's TestPingPongHog idea: two Gs handing each other the runnext slot forever must not
+    starve a G waiting on the global queue; sysmon's preemption request gets it to run."""
+
+    async def pinger(a: Baton, b: Baton, stop: list[bool], count: list[int]) -> None:
+        while not stop[0]:
+            b.signal()
+            await a.wait()
+            count[0] += 1
+        b.signal()
+
+    async def ponger(a: Baton, b: Baton, stop: list[bool]) -> None:
+        while not stop[0]:
+            await b.wait()
+            a.signal()
+        a.signal()
+
+    async def main() -> tuple[float, int, int]:
+        stop = [False]
+        count = [0]
+        a, b = Baton(), Baton()
+        pairs = []
+        for _ in range(procs):  # one hogging pair per P
+            a, b = Baton(), Baton()
+            pairs.append(mn.go(pinger, a, b, stop, count))
+            pairs.append(mn.go(ponger, a, b, stop))
+        t0 = time.monotonic()
+        await mn.sleep(0.02)  # wakes through the poller and the global queue
+        late = time.monotonic() - t0
+        stop[0] = True
+        for g in pairs:
+            await g.join()
+        return late, count[0], mn.stats()["preempt_requests"]
+
+    late, count, preempts = mn.run(main, procs=procs)
+    assert count > 0
+    assert late < 1.0, f"main waited {late:.3f}s behind a runnext ping-pong pair"
+
+
+def test_timers_fire_in_order_and_never_early(procs: int) -> None:
+    rng = random.Random(7)
+    delays = [i * 0.0004 for i in range(150)]
+    rng.shuffle(delays)
+
+    async def sleeper(d: float, log: list[tuple[float, float]], lock: threading.Lock) -> None:
+        target = time.monotonic() + d
+        await mn.sleep(d)
+        now = time.monotonic()
+        with lock:
+            log.append((target, now))
+
+    async def main() -> list[tuple[float, float]]:
+        log: list[tuple[float, float]] = []
+        lock = threading.Lock()
+        gs = [mn.go(sleeper, d, log, lock) for d in delays]
+        for g in gs:
+            await g.join()
+        return log
+
+    log = mn.run(main, procs=procs)
+    assert len(log) == len(delays)
+    for target, woke in log:
+        assert woke >= target, f"timer fired {target - woke:.6f}s early"
+    if procs == 1:
+        # One M runs them in the order the poller injected them: deadline order.
+        targets = [t for t, _ in log]
+        for x, y in zip(targets, targets[1:], strict=False):
+            assert x <= y + 50e-6, "timers fired out of deadline order"
+
+
+def test_syscall_handoff_lets_other_gs_run(switchinterval: float) -> None:
+    """procs=1: while one G blocks in a syscall, its P is handed off and another G keeps running."""
+
+    async def blocker() -> str:
+        return await mn.syscall(time.sleep, 0.3)
+
+    async def counter(stop: list[bool], n: list[int]) -> None:
+        while not stop[0]:
+            n[0] += 1
+            await mn.gosched()
+
+    async def main() -> tuple[int, dict[str, object], dict[str, object]]:
+        stop, n = [False], [0]
+        c = mn.go(counter, stop, n)
+        b = mn.go(blocker)
+        await mn.sleep(0.15)
+        during = mn.stats()
+        progressed = n[0]
+        await b.join()
+        stop[0] = True
+        await c.join()
+        return progressed, during, mn.stats()
+
+    progressed, during, after = mn.run(main, procs=1)
+    assert progressed > 50, "no G ran while the only P's M was in a syscall"
+    assert after["handoffs"] >= 1
+    assert during["threads"] > during["procs"], "Ms should outnumber Ps while one M is in a syscall"
+    assert during["threads_in_syscall"] == 1
+
+
+def test_ms_outnumber_ps_with_blocking_calls() -> None:
+    async def blocker() -> None:
+        await mn.syscall(time.sleep, 0.2)
+
+    async def main() -> dict[str, object]:
+        gs = [mn.go(blocker) for _ in range(4)]
+        await mn.sleep(0.1)
+        st = mn.stats()
+        for g in gs:
+            await g.join()
+        return st
+
+    st = mn.run(main, procs=2)
+    assert st["threads_in_syscall"] == 4
+    assert st["threads"] > st["procs"]
+
+
+def test_syscall_result_and_exception_delivered() -> None:
+    def boom() -> None:
+        raise OSError(5, "boom")
+
+    async def main() -> tuple[str, str]:
+        h = await mn.syscall(lambda b: hashlib.sha256(b).hexdigest(), b"x" * 1000)
+        try:
+            await mn.syscall(boom)
+        except OSError as e:
+            return h, str(e)
+        return h, ""
+
+    h, err = mn.run(main, procs=2)
+    assert h == hashlib.sha256(b"x" * 1000).hexdigest()
+    assert err == "[Errno 5] boom"
+
+
+@pytest.mark.parametrize("procs_", [1, 2, 4])
+def test_no_lost_wakeups_park_ready(procs_: int, switchinterval: float) -> None:
+    """10^5 park/ready hand-offs between Gs spread over Ms: every one is delivered (no lost
+    wake-up would show as a hang, caught by the timeout, or as a Deadlock)."""
+    pairs = 4
+    rounds = 25_000 if switchinterval > 1e-5 else 6_000
+
+    async def a(x: Baton, y: Baton, n: list[int]) -> None:
+        for _ in range(rounds):
+            y.signal()
+            await x.wait()
+            n[0] += 1
+
+    async def b(x: Baton, y: Baton, ms: set[int]) -> None:
+        for _ in range(rounds):
+            await y.wait()
+            ms.add(mid())
+            x.signal()
+
+    async def main() -> tuple[list[int], set[int]]:
+        counts: list[list[int]] = []
+        ms: set[int] = set()
+        gs = []
+        for _ in range(pairs):
+            x, y = Baton(), Baton()
+            n = [0]
+            counts.append(n)
+            gs.append(mn.go(a, x, y, n))
+            gs.append(mn.go(b, x, y, ms))
+        for g in gs:
+            await g.join()
+        return [n[0] for n in counts], ms
+
+    counts, ms = mn.run(main, procs=procs_)
+    assert counts == [rounds] * pairs
+
+
+def test_deadlock_detected_with_listing() -> None:
+    async def stuck() -> None:
+        await Baton().wait()
+
+    async def main() -> None:
+        g = mn.go(stuck)
+        await g.join()
+
+    with pytest.raises(mn.Deadlock) as ei:
+        mn.run(main, procs=2)
+    text = str(ei.value)
+    assert text.startswith("all goroutines are asleep - deadlock!")
+    assert "goroutine 1 [goroutine join" in text
+    assert "goroutine 2 [semacquire" in text
+    assert "test_sched.py:" in text and "stuck" in text
+    assert len(ei.value.goroutines) == 2
+
+
+def test_sleeping_gs_are_not_a_deadlock() -> None:
+    async def main() -> int:
+        await mn.sleep(0.05)
+        return 1
+
+    assert mn.run(main, procs=2) == 1
+
+
+def test_exception_in_goroutine_ends_run_with_its_id() -> None:
+    async def bad() -> None:
+        await mn.sleep(0.01)
+        raise ValueError("bad value")
+
+    async def main() -> None:
+        mn.go(bad)
+        await mn.sleep(5)
+
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="bad value") as ei:
+        mn.run(main, procs=2)
+    assert time.monotonic() - t0 < 2
+    assert any("goroutine 2" in n for n in getattr(ei.value, "__notes__", []))
+
+
+def test_exception_in_main_propagates() -> None:
+    async def main() -> None:
+        raise KeyError("k")
+
+    with pytest.raises(KeyError):
+        mn.run(main, procs=1)
+
+
+def test_run_returns_result_and_abandons_other_gs() -> None:
+    finished: list[int] = []
+
+    async def forever() -> None:
+        try:
+            await mn.sleep(100)
+        finally:
+            finished.append(1)
+
+    async def main() -> str:
+        for _ in range(5):
+            mn.go(forever)
+        await mn.gosched()
+        return "ok"
+
+    assert mn.run(main, procs=2) == "ok"
+    assert finished == [1] * 5  # abandoned coroutines were closed: their finally blocks ran
+
+
+def test_no_thread_or_fd_left_behind(procs: int) -> None:
+    before_fds = num_fds()
+    before_threads = threading.active_count()
+
+    async def nap() -> None:
+        await mn.sleep(0.001)
+
+    async def block() -> None:
+        await mn.syscall(time.sleep, 0.01)
+
+    async def main() -> None:
+        gs = [mn.go(nap) for _ in range(50)]
+        gs.append(mn.go(block))
+        for g in gs:
+            await g.join()
+
+    for _ in range(3):
+        mn.run(main, procs=procs)
+    assert runtime_threads() == []
+    assert threading.active_count() == before_threads
+    assert num_fds() == before_fds
+
+
+def test_run_waits_for_goroutine_in_syscall() -> None:
+    """A G inside a blocking syscall cannot be interrupted: run() waits for the call to return,
+    discards the result and never resumes the G, then returns with no thread left."""
+    resumed: list[bool] = []
+
+    async def blocker() -> None:
+        await mn.syscall(time.sleep, 0.3)
+        resumed.append(True)
+
+    async def main() -> None:
+        mn.go(blocker)
+        await mn.sleep(0.05)
+
+    t0 = time.monotonic()
+    mn.run(main, procs=2)
+    took = time.monotonic() - t0
+    assert took >= 0.3
+    assert resumed == []
+    assert runtime_threads() == []
+
+
+def test_contextvars_copied_from_creator() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    async def child() -> str:
+        seen = var.get()
+        var.set("child")
+        return seen
+
+    async def main() -> tuple[str, str, str]:
+        var.set("main")
+        g = mn.go(child)
+        seen = await g.join()
+        var.set("main2")
+        g2 = mn.go(child)
+        return seen, await g2.join(), var.get()
+
+    assert mn.run(main, procs=2) == ("main", "main2", "main2")
+
+
+def test_ctrl_c_stops_cleanly_and_reraises() -> None:
+    import os
+    import signal
+
+    async def main() -> None:
+        await mn.syscall(os.kill, os.getpid(), signal.SIGINT)
+        await mn.sleep(10)
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        mn.run(main, procs=2)
+    assert time.monotonic() - t0 < 5
+    assert runtime_threads() == []
+
+
+def test_preempt_request_after_long_slice() -> None:
+    """A G that runs 30 ms between runtime calls is flagged by sysmon and yields at its next
+    one (here a syscall return), letting a waiting G run."""
+    order: list[str] = []
+
+    async def hog() -> None:
+        t = time.monotonic()
+        while time.monotonic() - t < 0.03:
+            pass
+        order.append("hog-call")
+        await mn.syscall(lambda: None)
+        order.append("hog-after")
+
+    async def other() -> None:
+        order.append("other")
+
+    async def main() -> int:
+        mn.go(other)  # in runnext, displaced to the ring by the next go()
+        h = mn.go(hog)
+        await h.join()
+        return mn.stats()["preempt_requests"]
+
+    npre = mn.run(main, procs=1)
+    assert npre >= 1
+    assert order.index("other") < order.index("hog-after")
+
+
+def test_join_returns_value_and_done_flag() -> None:
+    async def val(x: int) -> int:
+        await mn.sleep(0.001)
+        return x * 3
+
+    async def main() -> tuple[list[int], bool, int, int]:
+        gs = [mn.go(val, i) for i in range(20)]
+        res = [await g.join() for g in gs]
+        return res, all(g.done for g in gs), mn.num_goroutine(), mn.gomaxprocs()
+
+    res, done, n, procs = mn.run(main, procs=3)
+    assert res == [i * 3 for i in range(20)]
+    assert done and n == 1 and procs == 3

@@ -11,7 +11,7 @@ mn.run(main, procs=4)
 
 from __future__ import annotations
 
-from . import context, net
+from . import context, net, trace
 from .chan import Chan
 from .debug import dump_goroutines, stats
 from .errors import ChannelClosed, Deadlock

@@ -95,6 +95,7 @@ def run(
     seed: int | None = None,
     runqsize: int | None = None,
     schedtrace: float | None = None,
+    trace: str | os.PathLike[str] | None = None,
 ) -> Any:
     """run main(*args) as goroutine 1 on `procs` Ps and return its result.
 
@@ -102,6 +103,8 @@ def run(
     (steal victim order). runqsize shrinks the per-P ring (tests use it to reach overflow and
     stealing paths). schedtrace prints a scheduler summary to stderr every that many milliseconds.
     An exception escaping any goroutine ends run() by raising it, with the goroutine named in a note.
+    trace (default $MN_TRACE) records an execution trace to that file, written when run() ends
+    (see mn_runtime.trace); $MN_DEBUG holds further settings (see mn_runtime.debug).
     """
     if tls.m is not None:
         raise RuntimeError("mn_runtime.run() called from inside a goroutine; start more work with mn_runtime.go()")
@@ -117,21 +120,31 @@ def run(
         coro.close()
         raise RuntimeError("another mn_runtime.run() is already active in this process")
     try:
-        return _run(coro, procs, seed, runqsize, schedtrace)
+        return _run(coro, procs, seed, runqsize, schedtrace, trace)
     finally:
         _runlock.release()
 
 
-def _run(coro: Coroutine[Any, Any, Any], procs: int, seed: int, runqsize: int, schedtrace: float | None) -> Any:
+def _run(
+    coro: Coroutine[Any, Any, Any],
+    procs: int,
+    seed: int,
+    runqsize: int,
+    schedtrace: float | None,
+    trace: str | os.PathLike[str] | None = None,
+) -> Any:
     sched = Sched(procs, runqcap=runqsize, seed=seed)
     with sched.lock:
         for p in reversed(sched.allp):
             _sched.pidleput(sched, p)
-    if schedtrace:
-        from .debug import schedtrace_line
+    from .debug import debug_start, debug_stop
 
-        sched.sysmon.schedtrace = schedtrace / 1000.0
-        sched.sysmon.schedtrace_fn = lambda: _print_schedtrace(schedtrace_line(sched))
+    try:
+        dbg = debug_start(sched, schedtrace, trace)
+    except BaseException:
+        sched.netpoll.close()
+        coro.close()
+        raise
     _sched.cur = sched
     interrupted: BaseException | None = None
     try:
@@ -146,7 +159,10 @@ def _run(coro: Coroutine[Any, Any, Any], procs: int, seed: int, runqsize: int, s
     finally:
         sched.stop()
         _shutdown(sched)
-        _sched.cur = None
+        try:
+            debug_stop(sched, dbg)
+        finally:
+            _sched.cur = None
     if interrupted is not None:
         raise interrupted
     if sched.error is not None:

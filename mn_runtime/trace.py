@@ -44,6 +44,7 @@ START, END, SYSCALL, SYSEXIT, FLOW, STEAL, HANDOFF, INJECT, PREEMPT, PROCSTART, 
 # Track ids inside the "runtime" process for threads that are not Ms.
 PID_M, PID_P, PID_RT = 1, 2, 3
 TID_NETPOLL, TID_SYSMON, TID_OTHER = 0, 1, 2
+BEFORE_TRACE = -2.0  # a START's latency field: the slice began before the trace did
 
 
 class _Buf:
@@ -206,7 +207,14 @@ def start_on(s: Sched, path: str | os.PathLike[str]) -> Recorder:
 
 def start(path: str | os.PathLike[str]) -> None:
     """start records an execution trace of the running runtime to path (written at stop())."""
-    start_on(_running(), path)
+    rec = start_on(_running(), path)
+    m = tls.m
+    g = m.curg if m is not None else None
+    if m is not None and g is not None and m.p is not None:
+        # The caller's slice began before the trace; the M found no tracer when it started the G
+        # and records none of this slice's events, so the slice is opened here and closed by the
+        # M's next recorded event.
+        rec._buf().events.append((START, rec.t0, g.id, g.name, m.p.id, BEFORE_TRACE, 0))
 
 
 def stop() -> int:
@@ -370,9 +378,12 @@ def _track(
         if kind == START:
             _, _, gid, name, p, lat, fid = ev
             if open_ is not None:
-                close(ts, "?")
-            counts["gs_run"] += 1
-            extra = f',"latency_us":{round(lat * 1e6, 3)}' if lat >= 0 else ""
+                close(ts, "unknown")  # started before the trace: its end went unrecorded
+            if lat == BEFORE_TRACE:
+                extra = ',"before_trace":true'
+            else:
+                counts["gs_run"] += 1
+                extra = f',"latency_us":{round(lat * 1e6, 3)}' if lat >= 0 else ""
             open_ = (ts, "g", gid, name, p, extra)
             if fid:
                 w.flow("f", pid, tid, ts, fid)

@@ -103,6 +103,7 @@ class G:
         "preempt",
         "readiedby",
         "result",
+        "runnabletime",
         "selectdone",
         "status",
         "traceseq",
@@ -136,6 +137,9 @@ class G:
         self.selectdone: threading.Lock | None = None
         self.traceseq = 0
         self.readiedby = 0
+        # runnabletime: when the G last became runnable; written only by an active tracer (before
+        # the G is queued, so the queue's lock orders it before the M that runs the G reads it).
+        self.runnabletime = 0.0
 
     # --- public surface (mn_runtime.Goroutine) ---
 

@@ -139,7 +139,7 @@ def test_deadline_in_past_wakes_parked_g() -> None:
 def test_stale_deadline_timer_does_nothing() -> None:
     pd = mkpd()
     g = mkg()
-    _, parked = start_block(pd, MODE_READ, g)
+    start_block(pd, MODE_READ, g)
     stale = (pd, MODE_READ, pd.rseq)
     pdm.setdeadline(pd, MODE_READ, None)  # moves the sequence on
     pdm._deadlinefired(stale)
@@ -269,11 +269,11 @@ def test_event_of_fd_registered_during_a_wait_is_not_lost() -> None:
             glist: list[G] = []
             inwait = threading.Event()
 
-            def waiter() -> None:
+            def waiter(be: EpollBackend, glist: list[G], inwait: threading.Event) -> None:
                 inwait.set()
                 be.poll(2.0, glist, False)
 
-            t = threading.Thread(target=waiter)
+            t = threading.Thread(target=waiter, args=(be, glist, inwait))
             t.start()
             inwait.wait()
             time.sleep(0.05)  # let the waiter reach epoll_wait

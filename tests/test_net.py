@@ -1,0 +1,392 @@
+"""mn_runtime.net on real Ms: echo, close and deadline semantics, EOF, half-close, errors, UDP,
+unix sockets and pipes. Every test runs at procs 1, 2 and 4 where it exercises concurrency, and
+under a 1 us GIL switch interval as well (the switchinterval fixture)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psutil
+import pytest
+
+import mn_runtime as mn
+from mn_runtime.net import ClosedError, DeadlineExceeded
+
+
+async def readn(c: Any, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        d = await c.read(n - len(buf))
+        if not d:
+            raise EOFError(f"EOF after {len(buf)} of {n} bytes")
+        buf += d
+    return bytes(buf)
+
+
+async def echo_handler(c: mn.net.Conn) -> None:
+    async with c:
+        while True:
+            d = await c.read(65536)
+            if not d:
+                return
+            await c.write(d)
+
+
+async def serve(ln: mn.net.Listener) -> None:
+    while True:
+        try:
+            c = await ln.accept()
+        except ClosedError:
+            return
+        mn.go(echo_handler, c)
+
+
+@pytest.mark.parametrize("network", ["tcp", "unix"])
+def test_echo_many_clients(procs: int, switchinterval: float, network: str, tmp_path: Any) -> None:
+    nclients, rounds = 40, 15
+    addr = "127.0.0.1:0" if network == "tcp" else str(tmp_path / "echo.sock")
+
+    async def client(ln_addr: Any, i: int) -> str:
+        h = hashlib.sha256()
+        async with await mn.net.dial(network, ln_addr) as c:
+            for r in range(rounds):
+                msg = f"{i}:{r}:".encode() + os.urandom(1 + (i * 37 + r * 101) % 3000)
+                await c.write(msg)
+                back = await readn(c, len(msg))
+                assert back == msg
+                h.update(back)
+        return h.hexdigest()
+
+    async def main() -> int:
+        ln = mn.net.listen(network, addr)
+        mn.go(serve, ln)
+        gs = [mn.go(client, ln.addr, i) for i in range(nclients)]
+        done = 0
+        for g in gs:
+            assert len(await g.join()) == 64
+            done += 1
+        ln.close()
+        return done
+
+    assert mn.run(main, procs=procs) == nclients
+
+
+def test_big_write_is_whole_and_in_order(procs: int) -> None:
+    payload = os.urandom(3 << 20)
+
+    async def main() -> bool:
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        mn.go(serve, ln)
+        c = await mn.net.dial("tcp", ln.addr)
+        w = mn.go(c.write, payload)  # larger than the socket buffers: write must park and resume
+        got = await readn(c, len(payload))
+        await w.join()
+        c.close()
+        ln.close()
+        return got == payload
+
+    assert mn.run(main, procs=procs)
+
+
+def test_close_unblocks_read_write_and_accept(procs: int, switchinterval: float) -> None:
+    async def main() -> list[str]:
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        c1 = await mn.net.dial("tcp", ln.addr)
+        s1 = await ln.accept()  # never reads: c1's writes fill the buffers and park
+        c2 = await mn.net.dial("tcp", ln.addr)
+        s2 = await ln.accept()
+        ln2 = mn.net.listen("tcp", "127.0.0.1:0")
+        out: list[str] = []
+
+        async def do(name: str, fn: Any, *a: Any) -> None:
+            try:
+                await fn(*a)
+                out.append(f"{name}: returned")
+            except ClosedError as e:
+                assert str(e) == "use of closed network connection"
+                out.append(f"{name}: closed")
+
+        gs = [
+            mn.go(do, "read", s2.read, 10),
+            mn.go(do, "write", c1.write, b"x" * (16 << 20)),
+            mn.go(do, "accept", ln2.accept),
+        ]
+        await mn.sleep(0.1)
+        assert not any(g.done for g in gs)
+        s2.close()
+        c1.close()
+        ln2.close()
+        for g in gs:
+            await g.join()
+        # Closed objects refuse new work at once.
+        for fn, a in ((s2.read, (1,)), (c1.write, (b"y",)), (ln2.accept, ())):
+            with pytest.raises(ClosedError):
+                await fn(*a)
+        for x in (s1, c2, ln):
+            x.close()
+        return sorted(out)
+
+    assert mn.run(main, procs=procs) == ["accept: closed", "read: closed", "write: closed"]
+
+
+def test_deadlines(procs: int) -> None:
+    async def main() -> None:
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        c = await mn.net.dial("tcp", ln.addr)
+        s = await ln.accept()
+        await c.write(b"data")
+        await mn.sleep(0.02)
+        # A deadline in the past fails at once, even with data waiting.
+        s.set_read_deadline(time.monotonic() - 1)
+        with pytest.raises(DeadlineExceeded, match="i/o timeout"):
+            await s.read(10)
+        # Cleared: the conn works again and nothing was lost.
+        s.set_read_deadline(None)
+        assert await s.read(10) == b"data"
+        # A future deadline fires within tolerance.
+        t0 = time.monotonic()
+        s.set_deadline(t0 + 0.15)
+        with pytest.raises(TimeoutError):
+            await s.read(10)
+        dt = time.monotonic() - t0
+        assert 0.15 <= dt < 2.0, dt
+        # Moving the deadline of a parked reader re-arms it: into the past wakes it at once.
+        s.set_read_deadline(time.monotonic() + 30)
+        r = mn.go(_expect_timeout, s)
+        await mn.sleep(0.05)
+        assert not r.done
+        s.set_read_deadline(time.monotonic() - 1)
+        assert await r.join() == "timeout"
+        # Cleared while parked: it never fires, and data still arrives.
+        s.set_read_deadline(time.monotonic() + 0.05)
+        s.set_read_deadline(None)
+        r = mn.go(s.read, 10)
+        await mn.sleep(0.2)
+        assert not r.done
+        await c.write(b"late")
+        assert await r.join() == b"late"
+        # Write deadline: a writer stuck on full buffers times out, and the conn stays usable.
+        c.set_write_deadline(time.monotonic() + 0.1)
+        with pytest.raises(DeadlineExceeded):
+            await c.write(b"z" * (32 << 20))
+        for x in (c, s, ln):
+            x.close()
+
+    mn.run(main, procs=procs)
+
+
+async def _expect_timeout(c: Any) -> str:
+    try:
+        await c.read(10)
+    except DeadlineExceeded:
+        return "timeout"
+    return "data"
+
+
+def test_eof_and_half_close(procs: int) -> None:
+    async def main() -> None:
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        c = await mn.net.dial("tcp", ln.addr)
+        s = await ln.accept()
+        await c.write(b"request")
+        c.close_write()
+        assert await readn(s, 7) == b"request"
+        assert await s.read(10) == b""  # EOF, and again
+        assert await s.read(10) == b""
+        await s.write(b"reply")  # the other direction still works
+        s.close()
+        assert await readn(c, 5) == b"reply"
+        assert await c.read(5) == b""
+        c.close()
+        c.close()  # idempotent
+        ln.close()
+
+    mn.run(main, procs=procs)
+
+
+def test_dial_errors_and_bad_input() -> None:
+    async def main() -> None:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        with pytest.raises(ConnectionRefusedError):
+            await mn.net.dial("tcp", f"127.0.0.1:{port}")
+        with pytest.raises(ValueError, match="malformed address 'nohost'"):
+            await mn.net.dial("tcp", "nohost")
+        with pytest.raises(ValueError, match="port 'http' is not a number"):
+            mn.net.listen("tcp", "127.0.0.1:http")
+        with pytest.raises(ValueError, match="out of range"):
+            mn.net.listen("tcp", ("127.0.0.1", 70000))
+        with pytest.raises(ValueError, match="IPv6 hosts need brackets"):
+            await mn.net.dial("tcp", "::1:80")
+        with pytest.raises(ValueError, match="unknown network 'tcp5'"):
+            mn.net.listen("tcp5", "127.0.0.1:0")
+        with pytest.raises(ValueError, match="not an address of network 'tcp4'"):
+            mn.net.listen("tcp4", "[::1]:0")
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        c = await mn.net.dial("tcp", ln.addr)
+        with pytest.raises(TypeError, match="read size must be an int"):
+            await c.read("10")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="read size must be positive"):
+            await c.read(0)
+        with pytest.raises(TypeError, match="bytes-like"):
+            await c.write("text")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="deadline"):
+            c.set_deadline("soon")  # type: ignore[arg-type]
+        c.close()
+        ln.close()
+
+    mn.run(main, procs=2)
+
+
+def test_reset_is_connection_reset_error() -> None:
+    async def main() -> None:
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        c = await mn.net.dial("tcp", ln.addr)
+        s = await ln.accept()
+        # SO_LINGER 0: close sends RST.
+        c._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()
+        with pytest.raises(ConnectionResetError):
+            for _ in range(100):
+                await s.read(10)
+        s.close()
+        ln.close()
+
+    mn.run(main, procs=2)
+
+
+def test_ipv6_and_udp(procs: int) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+
+    async def main() -> list[bytes]:
+        try:
+            ln = mn.net.listen("tcp6", "[::1]:0")
+        except OSError as e:
+            pytest.skip(f"no IPv6 loopback: {e}")
+        mn.go(serve, ln)
+        c = await mn.net.dial("tcp", ln.addr[:2])
+        await c.write(b"v6")
+        assert await readn(c, 2) == b"v6"
+        c.close()
+        ln.close()
+        srv = mn.net.listen_packet("udp", "127.0.0.1:0")
+        cli = mn.net.listen_packet("udp4", "127.0.0.1:0")
+
+        async def udp_echo() -> None:
+            while True:
+                try:
+                    d, a = await srv.read_from(2048)
+                except ClosedError:
+                    return
+                await srv.write_to(d.upper(), a)
+
+        mn.go(udp_echo)
+        got = []
+        for i in range(20):
+            await cli.write_to(b"ping%d" % i, srv.addr)
+            cli.set_read_deadline(time.monotonic() + 2)
+            d, a = await cli.read_from(2048)
+            assert a == srv.addr
+            got.append(d)
+        srv.close()
+        cli.close()
+        return got
+
+    assert mn.run(main, procs=procs) == [b"PING%d" % i for i in range(20)]
+
+
+def test_pipe_and_subprocess_stdout(procs: int) -> None:
+    async def main() -> bytes:
+        r, w = os.pipe()
+        pr, pw = mn.net.wrap_fd(r), mn.net.wrap_fd(w)
+        reader = mn.go(pr.read, 100)
+        await mn.sleep(0.02)
+        assert not reader.done
+        await pw.write(b"through the pipe")
+        assert await reader.join() == b"through the pipe"
+        pw.close()
+        assert await pr.read(10) == b""
+        pr.close()
+        proc = subprocess.Popen([sys.executable, "-c", "print('hello from child' * 1000)"], stdout=subprocess.PIPE)
+        out = mn.net.wrap_fd(proc.stdout)
+        buf = bytearray()
+        out.set_read_deadline(time.monotonic() + 10)
+        while d := await out.read(4096):
+            buf += d
+        out.close()
+        await mn.syscall(proc.wait)
+        return bytes(buf)
+
+    assert mn.run(main, procs=procs) == b"hello from child" * 1000 + b"\n"
+
+
+def test_wrap_fd_regular_file_is_not_pollable(tmp_path: Any) -> None:
+    async def main() -> None:
+        fd = os.open(tmp_path / "f", os.O_CREAT | os.O_RDWR)
+        with pytest.raises(OSError, match="not pollable") as ei:
+            mn.net.wrap_fd(fd)
+        assert ei.value.errno == errno.EPERM
+
+    mn.run(main, procs=1)
+
+
+def test_concurrent_readers_serialise(procs: int, switchinterval: float) -> None:
+    """Several Gs reading one conn queue on its read lock: each byte goes to exactly one of them."""
+
+    async def main() -> int:
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        c = await mn.net.dial("tcp", ln.addr)
+        s = await ln.accept()
+        total = 0
+
+        async def reader() -> int:
+            n = 0
+            while d := await s.read(7):
+                n += len(d)
+            return n
+
+        rs = [mn.go(reader) for _ in range(4)]
+        for _ in range(200):
+            await c.write(b"0123456789")
+        c.close()
+        for r in rs:
+            total += await r.join()
+        s.close()
+        ln.close()
+        return total
+
+    assert mn.run(main, procs=procs) == 2000
+
+
+def test_parked_reader_is_not_a_deadlock_and_run_leaves_no_fd() -> None:
+    proc = psutil.Process()
+    before = proc.num_fds()
+
+    async def main() -> int:
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        c = await mn.net.dial("tcp", ln.addr)
+        s = await ln.accept()
+        r = mn.go(s.read, 10)
+        mn.go(ln.accept)  # left parked when run() returns
+        await mn.sleep(0.2)  # main sleeps, the reader waits on the fd: not a deadlock
+        assert not r.done
+        await c.write(b"x")
+        return len(await r.join())  # c, s and ln are left open on purpose
+
+    assert mn.run(main, procs=2) == 1
+    assert proc.num_fds() == before
+
+
+def test_networking_needs_the_runtime() -> None:
+    with pytest.raises(RuntimeError, match="needs a running runtime"):
+        mn.net.listen("tcp", "127.0.0.1:0")

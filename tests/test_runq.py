@@ -20,6 +20,7 @@ class FakeSched:
         self.lock = threading.Lock()
         self.runq: deque[G] = deque()
         self.procs = procs
+        self.chaos = None
 
 
 async def _nop() -> None:

@@ -284,8 +284,10 @@ def test_exception_in_main_propagates() -> None:
 
 def test_run_returns_result_and_abandons_other_gs() -> None:
     finished: list[int] = []
+    started: list[int] = []
 
     async def forever() -> None:
+        started.append(1)
         try:
             await mn.sleep(100)
         finally:
@@ -294,7 +296,8 @@ def test_run_returns_result_and_abandons_other_gs() -> None:
     async def main() -> str:
         for _ in range(5):
             mn.go(forever)
-        await mn.gosched()
+        while len(started) < 5:
+            await mn.sleep(0.001)
         return "ok"
 
     assert mn.run(main, procs=2) == "ok"

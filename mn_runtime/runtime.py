@@ -17,6 +17,7 @@ import types
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from ._rt import chaos as _chaos
 from ._rt import sched as _sched
 from ._rt.g import G, GStatus, WaitReason
 from ._rt.park import goready
@@ -60,7 +61,12 @@ def _resolve_procs(procs: object) -> int:
     return procs
 
 
+_CO_COROUTINE = inspect.CO_COROUTINE
+
+
 def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: str) -> Coroutine[Any, Any, Any]:
+    if type(fn) is types.FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
+        return fn(*args, **kwargs)  # the common case: an async def function
     if inspect.iscoroutine(fn):
         if args or kwargs:
             fn.close()
@@ -95,6 +101,7 @@ def run(
     seed: int | None = None,
     runqsize: int | None = None,
     schedtrace: float | None = None,
+    chaos: int | None = None,
     trace: str | os.PathLike[str] | None = None,
 ) -> Any:
     """run main(*args) as goroutine 1 on `procs` Ps and return its result.
@@ -103,6 +110,9 @@ def run(
     (steal victim order). runqsize shrinks the per-P ring (tests use it to reach overflow and
     stealing paths). schedtrace prints a scheduler summary to stderr every that many milliseconds.
     An exception escaping any goroutine ends run() by raising it, with the goroutine named in a note.
+    chaos (default $MN_CHAOS) is a seed that turns on chaos mode: the scheduler perturbs its
+    decisions, seeded, so races show up sooner; with procs=1 a seed replays the same interleaving
+    (see mn_runtime/_rt/chaos.py). It also becomes the default seed.
     trace (default $MN_TRACE) records an execution trace to that file, written when run() ends
     (see mn_runtime.trace); $MN_DEBUG holds further settings (see mn_runtime.debug).
     """
@@ -113,14 +123,18 @@ def run(
         runqsize = RUNQ_SIZE
     elif isinstance(runqsize, bool) or not isinstance(runqsize, int) or runqsize < 2:
         raise ValueError(f"runqsize must be an int >= 2, got {runqsize!r}")
+    if chaos is None and os.environ.get("MN_CHAOS"):
+        chaos = _chaos.parse_seed(os.environ["MN_CHAOS"], "MN_CHAOS")
+    elif chaos is not None:
+        chaos = _chaos.parse_seed(chaos, "chaos")
     if seed is None:
-        seed = int.from_bytes(os.urandom(4), "little")
+        seed = chaos if chaos is not None else int.from_bytes(os.urandom(4), "little")
     coro = _make_coro(main, args, {}, "run")
     if not _runlock.acquire(blocking=False):
         coro.close()
         raise RuntimeError("another mn_runtime.run() is already active in this process")
     try:
-        return _run(coro, procs, seed, runqsize, schedtrace, trace)
+        return _run(coro, procs, seed, runqsize, schedtrace, chaos, trace)
     finally:
         _runlock.release()
 
@@ -131,9 +145,12 @@ def _run(
     seed: int,
     runqsize: int,
     schedtrace: float | None,
+    chaos: int | None = None,
     trace: str | os.PathLike[str] | None = None,
 ) -> Any:
     sched = Sched(procs, runqcap=runqsize, seed=seed)
+    if chaos is not None:
+        _chaos.Chaos(chaos, procs).install(sched)
     with sched.lock:
         for p in reversed(sched.allp):
             _sched.pidleput(sched, p)
@@ -150,7 +167,7 @@ def _run(
     try:
         sched.netpoll.start()
         sched.sysmon.start()
-        sched.maing = sched.newproc(coro, getattr(coro, "__qualname__", "main"), None, "run")
+        sched.newproc(coro, getattr(coro, "__qualname__", "main"), None, "run", main=True)
         try:
             sched.done.wait()
         except KeyboardInterrupt as e:
@@ -217,7 +234,8 @@ def go(fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any,
 
 def gosched() -> Awaitable[None]:
     """gosched yields the processor: the current goroutine goes to the back of the global queue."""
-    _runtime()
+    if tls.m is None:
+        _runtime()  # raises the error that says why
     return gosched_trap()
 
 
@@ -253,7 +271,9 @@ def sleep(seconds: float) -> Awaitable[None]:
         return gosched_trap()
     import time
 
-    when = time.monotonic() + seconds
+    s = _sched.cur
+    # Replay mode reads the clock through chaos, which then knows the exact duration (chaos.py).
+    when = (time.monotonic() if s is None or s.chaos is None else s.chaos.now()) + seconds
     return park_trap(_sleepcommit, (Timer(_wake_sleeper, None), when), WaitReason.SLEEP)
 
 

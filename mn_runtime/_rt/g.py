@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import enum
 import threading
-import time
 from collections.abc import Coroutine
 from contextvars import Context
+from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Throw
+from .traps import park_trap
 
 if TYPE_CHECKING:
     from .m import M
@@ -105,6 +106,7 @@ class G:
         "result",
         "runnabletime",
         "selectdone",
+        "sendval",
         "status",
         "traceseq",
         "waitreason",
@@ -123,6 +125,9 @@ class G:
         # param carries a value from the G that readies this one (Go's gp.param), e.g. the sudog
         # that won a select. Written before goready, read after the park returns.
         self.param: Any = None
+        # sendval is the value the next resume sends into the coroutine (a syscall's result held
+        # over a preemption); owned by whichever M holds the G.
+        self.sendval: Any = None
         # preempt is set by sysmon when the G ran over its time slice; runtime calls check it and
         # yield (cooperative preemption). A racy flag by design: a late read only delays the yield.
         self.preempt = False
@@ -150,13 +155,11 @@ class G:
 
     async def join(self) -> Any:
         """Wait for the goroutine to finish and return its function's result."""
-        from .park import gopark
-
         while True:
             with self.lock:
                 if self.joiners is None:
                     return self.result
-            await gopark(_joincommit, self, WaitReason.JOIN)
+            await park_trap(_joincommit, self, _JOIN)
 
     def __repr__(self) -> str:
         return f"<Goroutine {self.id} {self.name} {self.status.name.lower()}>"
@@ -171,14 +174,26 @@ def _joincommit(gp: G, target: G) -> bool:
         return True
 
 
+_JOIN = WaitReason.JOIN
+
+# Module constants for the hot path: an Enum class attribute lookup costs more than the transition.
+IDLE = GStatus.IDLE
+RUNNABLE = GStatus.RUNNABLE
+RUNNING = GStatus.RUNNING
+SYSCALL = GStatus.SYSCALL
+WAITING = GStatus.WAITING
+DEAD = GStatus.DEAD
+
+
 def casgstatus(gp: G, old: GStatus, new: GStatus) -> None:
     """casgstatus moves gp from old to new, or throws if gp is not in old or the move is illegal."""
-    with gp.lock:
-        cur = gp.status
-        if cur != old or not (_VALID[old] >> new) & 1:
-            raise Throw(
-                f"casgstatus: goroutine {gp.id}: bad transition {old.name} -> {new.name} (status is {cur.name})"
-            )
-        gp.status = new
-        if new == GStatus.WAITING:
-            gp.waitsince = time.monotonic()
+    lock = gp.lock
+    lock.acquire()
+    cur = gp.status
+    if cur is not old or not (_VALID[old] >> new) & 1:
+        lock.release()
+        raise Throw(f"casgstatus: goroutine {gp.id}: bad transition {old.name} -> {new.name} (status is {cur.name})")
+    gp.status = new
+    lock.release()
+    if new is WAITING:
+        gp.waitsince = _monotonic()  # read only by dumps; a stale value there is harmless

@@ -68,6 +68,8 @@ class Netpoller:
         try:
             while not sched.stopping:
                 timeout = timers.wait_timeout()
+                if sched.chaos is not None:
+                    timeout = sched.chaos.poll_timeout(timeout)
                 nfd = self.backend.poll(timeout, glist, True)
                 timers.awake()
                 self.nwakeups += 1

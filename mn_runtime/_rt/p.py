@@ -41,6 +41,7 @@ class P:
         "ngrun",
         "nsteal",
         "nstolen",
+        "preempt",
         "runnext",
         "runq",
         "runqcap",
@@ -68,6 +69,9 @@ class P:
         self.nsteal = 0
         self.nstolen = 0
         self.nglobal = 0
+        # preempt: sysmon found the current slice over its time (set with the G's flag); the
+        # owner's next schedule starts a new slice and polls the global queue first.
+        self.preempt = False
 
     def runqsize(self) -> int:
         return len(self.runq) + (self.runnext is not None)

@@ -19,7 +19,7 @@ or on the global queue otherwise.
 from __future__ import annotations
 
 from . import sched as _sched
-from .g import G, GStatus, casgstatus
+from .g import RUNNABLE, WAITING, G, casgstatus
 from .runq import runqput
 from .tls import tls
 from .traps import gosched_trap as gosched
@@ -30,7 +30,7 @@ __all__ = ["current_g", "gopark", "goready", "goready_into", "gosched"]
 
 def goready(gp: G) -> None:
     """goready makes gp, parked by gopark, runnable again; exactly once per gopark."""
-    casgstatus(gp, GStatus.WAITING, GStatus.RUNNABLE)
+    casgstatus(gp, WAITING, RUNNABLE)
     m = tls.m
     s = _sched.cur
     if s is None:
@@ -38,6 +38,8 @@ def goready(gp: G) -> None:
     tr = s.tracer
     if tr is not None:
         tr.go_unblock(gp, m.curg if m is not None else None)
+    if s.chaos is not None and s.chaos.delay_ready(gp, m):
+        return
     if m is not None:
         p = m.p
         if p is not None:
@@ -59,7 +61,7 @@ def current_g() -> G | None:
 
 def goready_into(glist: list[G], gp: G) -> None:
     """goready_into readies gp into a batch the caller injects itself (Go's netpoll toRun list)."""
-    casgstatus(gp, GStatus.WAITING, GStatus.RUNNABLE)
+    casgstatus(gp, WAITING, RUNNABLE)
     s = _sched.cur
     if s is not None and s.tracer is not None:
         m = tls.m

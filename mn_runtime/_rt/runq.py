@@ -30,6 +30,8 @@ def runqput(sched: Sched, p: P, gp: G, next: bool) -> bool:
     Returns True when a G landed where another M could steal it (ring or global queue), i.e. when
     waking an idle M might help; a G that only took the empty runnext slot returns False.
     """
+    if sched.chaos is not None:
+        next = sched.chaos.runqput(p, next)
     with p.lock:
         if next:
             old = p.runnext

@@ -68,9 +68,11 @@ from typing import Any
 
 from ..errors import Deadlock, Throw
 from . import stack
-from .g import G, GStatus, WaitReason, casgstatus
+from .chaos import Chaos
+from .g import DEAD, IDLE, RUNNABLE, RUNNING, WAITING, G, GStatus, WaitReason, casgstatus
 from .m import M
 from .p import P, PStatus
+from .park import goready
 from .runq import RUNQ_SIZE, globrunqget, runqempty, runqget, runqput, runqsteal
 from .tls import tls
 from .tracer import Tracer
@@ -117,6 +119,8 @@ class Sched:
         # Gs parked on a pollDesc; maintained by polldesc.py under sched.lock; checkdead reads it.
         self.nnetpollwait = 0
         self.tracer: Tracer | None = None
+        # Chaos mode (chaos.py): None when off; set by run() before any thread starts.
+        self.chaos: Chaos | None = None
         # Counters written under sched.lock or by one thread; read racily by stats().
         self.nhandoff = 0
         self.npreempt = 0
@@ -133,8 +137,14 @@ class Sched:
 
     # --- G creation and exit ---
 
-    def newproc(self, coro: Coroutine[Any, Any, Any], name: str, parent: G | None, where: str) -> G:
-        """newproc makes a G for coro and puts it in the caller's runnext (Go's newproc)."""
+    def newproc(
+        self, coro: Coroutine[Any, Any, Any], name: str, parent: G | None, where: str, main: bool = False
+    ) -> G:
+        """newproc makes a G for coro and puts it in the caller's runnext (Go's newproc).
+
+        main marks run()'s G, whose exit ends the runtime; it is recorded before the G is queued,
+        since an M may run it to completion before newproc returns.
+        """
         ctx = contextvars.copy_context()
         with self.allglock:
             self.goidgen += 1
@@ -144,10 +154,12 @@ class Sched:
         if parent is not None:
             gp.parentid = parent.id
         gp.createdat = where
+        if main:
+            self.maing = gp
         tr = self.tracer
         if tr is not None:
             tr.go_create(gp, parent)
-        casgstatus(gp, GStatus.IDLE, GStatus.RUNNABLE)
+        casgstatus(gp, IDLE, RUNNABLE)
         m = tls.m
         if m is not None and m.p is not None:
             runqput(self, m.p, gp, True)
@@ -158,7 +170,7 @@ class Sched:
 
     def goexit(self, m: M, gp: G, result: Any) -> None:
         """goexit ends gp after its coroutine returned result, and readies its joiners."""
-        casgstatus(gp, GStatus.RUNNING, GStatus.DEAD)
+        casgstatus(gp, RUNNING, DEAD)
         with gp.lock:
             gp.result = result
             joiners = gp.joiners
@@ -171,8 +183,6 @@ class Sched:
         if tr is not None:
             tr.go_end(m, gp)
         if joiners:
-            from .park import goready
-
             for j in joiners:
                 goready(j)
         if gp is self.maing:
@@ -200,12 +210,14 @@ class Sched:
         """execute steps gp's coroutine on m until it parks, yields, syscalls or ends."""
         p = m.p
         assert p is not None
-        casgstatus(gp, GStatus.RUNNABLE, GStatus.RUNNING)
+        casgstatus(gp, RUNNABLE, RUNNING)
         if not inherit:
             p.schedtick += 1
         p.ngrun += 1
         m.ngrun += 1
         gp.preempt = False
+        if self.chaos is not None:
+            self.chaos.on_execute(gp)
         gp.m = m
         m.curg = gp
         tr = self.tracer
@@ -215,7 +227,8 @@ class Sched:
         assert coro is not None
         run = gp.ctx.run
         step: Any = coro.send
-        val: Any = None
+        val: Any = gp.sendval  # a syscall result held over a preemption; usually None
+        gp.sendval = None
         while True:
             try:
                 trap = run(step, val)
@@ -230,7 +243,7 @@ class Sched:
             if type(trap) is tuple:
                 kind = trap[0]
                 if kind is PARK:
-                    casgstatus(gp, GStatus.RUNNING, GStatus.WAITING)
+                    casgstatus(gp, RUNNING, WAITING)
                     gp.waitreason = trap[3]
                     m.curg = None
                     if tr is not None:
@@ -240,15 +253,27 @@ class Sched:
                         return
                     # The commit found the wait already satisfied: resume at once (Go's
                     # park_m with a failed waitunlockf).
-                    casgstatus(gp, GStatus.WAITING, GStatus.RUNNABLE)
-                    casgstatus(gp, GStatus.RUNNABLE, GStatus.RUNNING)
+                    casgstatus(gp, WAITING, RUNNABLE)
+                    casgstatus(gp, RUNNABLE, RUNNING)
                     gp.waitreason = WaitReason.ZERO
                     m.curg = gp
                     if tr is not None:
                         tr.go_start(m, p, gp)
                     continue
                 if kind is GOSCHED:
-                    casgstatus(gp, GStatus.RUNNING, GStatus.RUNNABLE)
+                    if p.runnext is None and not p.runq and not self.runq and self.chaos is None:
+                        # Nothing else is runnable here or on the global queue, so schedule()
+                        # would pick gp again: start its next slice without the round trip.
+                        if tr is not None:
+                            tr.go_sched(m, gp, gp.preempt)
+                            tr.go_start(m, p, gp)
+                        gp.preempt = False
+                        p.schedtick += 1
+                        p.ngrun += 1
+                        m.ngrun += 1
+                        if not self.stopping:
+                            continue
+                    casgstatus(gp, RUNNING, RUNNABLE)
                     m.curg = None
                     if tr is not None:
                         tr.go_sched(m, gp, gp.preempt)
@@ -266,6 +291,17 @@ class Sched:
                         return  # gp went to the global queue; m lost its P or the runtime stops
                     p = m.p
                     assert p is not None
+                    if gp.preempt and exc is None:
+                        # Honour a preemption request that came during the call (Go re-arms it
+                        # in exitsyscall): yield before handing the result over.
+                        casgstatus(gp, RUNNING, RUNNABLE)
+                        m.curg = None
+                        gp.sendval = val
+                        if tr is not None:
+                            tr.go_sched(m, gp, True)
+                        with self.lock:
+                            self.runq.append(gp)
+                        return
                     continue
             step = coro.throw
             val = TypeError(
@@ -499,6 +535,23 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
             return None, False
         p = m.p
         assert p is not None
+        if sched.chaos is not None:
+            gp = sched.chaos.find_runnable(sched, p)
+            if gp is not None:
+                if m.spinning:
+                    resetspinning(sched, m)
+                return gp, False
+        if p.preempt:
+            # The slice expired (sysmon's preemption request) while Gs kept handing it on through
+            # runnext, each parking before it saw its flag. End the chain as Go's preemption
+            # would: the runnext G goes to the global queue, behind whoever waits there.
+            p.preempt = False
+            with p.lock:
+                gp = p.runnext
+                p.runnext = None
+            if gp is not None:
+                with sched.lock:
+                    sched.runq.append(gp)
         if p.schedtick % GLOBAL_POLL_TICKS == 0 and sched.runq:
             with sched.lock:
                 gp = globrunqget(sched, p, 1)
@@ -533,6 +586,8 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
             if gp is not None:
                 resetspinning(sched, m)
                 return gp, False
+        if sched.chaos is not None and sched.chaos.before_idle(sched):
+            continue  # released held wake-ups or fired timers (replay mode): look again
         # Nothing anywhere: give up the P (Go: the tail of findRunnable).
         with sched.lock:
             gp = globrunqget(sched, p, 0) if sched.runq and not sched.stopping else None
@@ -578,6 +633,8 @@ def steal_work(sched: Sched, m: M, p: P) -> G | None:
             pos = (pos + inc) % n
             if victim is p:
                 continue
+            if sched.chaos is not None and sched.chaos.skip_victim():
+                continue
             if runqempty(victim):
                 continue
             before = len(p.runq)
@@ -609,7 +666,7 @@ def checkdead(sched: Sched) -> Deadlock | None:
     with sched.allglock:
         gs = list(sched.allgs.values())
     if not gs:
-        return None
+        raise Throw("checkdead: no goroutines left but the runtime was not stopped")
     return Deadlock([stack.format_goroutine(g) for g in sorted(gs, key=lambda g: g.id)])
 
 

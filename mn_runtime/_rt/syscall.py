@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .g import G, GStatus, casgstatus
+from .g import RUNNABLE, RUNNING, SYSCALL, G, casgstatus
 from .p import PStatus
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def entersyscall(sched: Sched, m: M, gp: G) -> None:
     """entersyscall: gp RUNNING -> SYSCALL, m's P -> SYSCALL; m keeps it as oldp."""
     p = m.p
     assert p is not None
-    casgstatus(gp, GStatus.RUNNING, GStatus.SYSCALL)
+    casgstatus(gp, RUNNING, SYSCALL)
     with p.lock:
         p.syscalltick += 1
         p.status = PStatus.SYSCALL
@@ -76,7 +76,9 @@ def exitsyscall(sched: Sched, m: M, gp: G) -> bool:
             p.m = m
     if fast:
         m.p = p
-        casgstatus(gp, GStatus.SYSCALL, GStatus.RUNNING)
+        casgstatus(gp, SYSCALL, RUNNING)
+        if sched.chaos is not None:
+            sched.chaos.after_syscall(gp)
         if tr is not None:
             tr.go_sysexit(m, gp, False)
         return True
@@ -85,12 +87,12 @@ def exitsyscall(sched: Sched, m: M, gp: G) -> bool:
         np = None if sched.stopping else pidleget(sched)
     if np is not None:
         acquirep(m, np)
-        casgstatus(gp, GStatus.SYSCALL, GStatus.RUNNING)
+        casgstatus(gp, SYSCALL, RUNNING)
         if tr is not None:
             tr.go_sysexit(m, gp, True)
         return True
     m.curg = None
-    casgstatus(gp, GStatus.SYSCALL, GStatus.RUNNABLE)
+    casgstatus(gp, SYSCALL, RUNNABLE)
     if tr is not None:
         tr.go_sysexit(m, gp, True)
     with sched.lock:

@@ -85,6 +85,8 @@ class Sysmon:
         from .sched import handoffp
 
         sched = self.sched
+        if sched.chaos is not None and sched.chaos.sysmon(sched):
+            return 0  # replay mode: the seeded chaos decides preemptions instead of the clock
         n = 0
         for p in sched.allp:
             schedtick, schedwhen, syscalltick, syscallwhen = p.sysmontick
@@ -114,6 +116,7 @@ class Sysmon:
                     gp = m.curg if m is not None else None
                     if gp is not None and not gp.preempt:
                         gp.preempt = True
+                        p.preempt = True
                         sched.npreempt += 1
                         n += 1
                         tr = sched.tracer

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
 from ._rt.g import WaitReason
@@ -182,12 +183,17 @@ class Chan(Generic[T]):
                 await gosched()
         return v, True
 
-    async def recv(self) -> T:
+    def recv(self) -> Coroutine[Any, Any, T]:
         """recv receives a value; raises ChannelClosed("receive from closed channel") once the
-        channel is closed and drained (use recv_ok for Go's `v, ok := <-ch`).
+        channel is closed and drained (use recv_ok for Go's `v, ok := <-ch`)."""
+        return self._recv(True)
 
-        The body repeats recv_ok's rather than awaiting it: one coroutine less per receive on the
-        hottest path of every channel program."""
+    async def _recv(self, raise_closed: bool) -> T:
+        """_recv is recv and __anext__ (which ends iteration instead of raising ChannelClosed).
+
+        It repeats recv_ok's body rather than awaiting it, and recv/__anext__ return this
+        coroutine rather than awaiting it: one coroutine per receive on the hottest path of every
+        channel program instead of two or three."""
         lock = self.lock
         lock.acquire()
         sq = self.sendq
@@ -203,7 +209,9 @@ class Chan(Generic[T]):
             lock.release()
         elif self.closed:
             lock.release()
-            raise ChannelClosed("receive from closed channel")
+            if raise_closed:
+                raise ChannelClosed("receive from closed channel")
+            raise StopAsyncIteration
         else:
             m = tls.m
             gp = m.curg if m is not None else None
@@ -214,7 +222,9 @@ class Chan(Generic[T]):
             self.recvq.enqueue(sg)
             await gopark(unlockf, lock, _CHAN_RECEIVE)
             if not sg.success:
-                raise ChannelClosed("receive from closed channel")
+                if raise_closed:
+                    raise ChannelClosed("receive from closed channel")
+                raise StopAsyncIteration
             return sg.elem  # type: ignore[no-any-return]
         m = tls.m
         if m is not None:
@@ -288,8 +298,5 @@ class Chan(Generic[T]):
     def __aiter__(self) -> Chan[T]:
         return self
 
-    async def __anext__(self) -> T:
-        v, ok = await self.recv_ok()
-        if not ok:
-            raise StopAsyncIteration
-        return v  # type: ignore[return-value]
+    def __anext__(self) -> Coroutine[Any, Any, T]:
+        return self._recv(False)

@@ -224,31 +224,65 @@ def main() -> None:
         rows.append((name, f"{ours:,.0f} {unit}", f"{peer:,.0f} {unit} ({peername})", f"{ratio:.2f}x"))
         print(rows[-1], flush=True)
 
-    row("spawn+finish 100k Gs, procs=1", median(lambda: mn_spawn(n), r), median(lambda: asyncio_spawn(n), r),
-        "G/s", "asyncio tasks")
-    row("spawn+finish 100k Gs, procs=2", median(lambda: mn_spawn(n, 2), r), median(lambda: asyncio_spawn(n), r),
-        "G/s", "asyncio tasks")
-    row("gosched loop, procs=1", median(lambda: mn_yield(n), r), median(lambda: asyncio_yield(n), r),
-        "yields/s", "asyncio.sleep(0)")
+    row(
+        "spawn+finish 100k Gs, procs=1",
+        median(lambda: mn_spawn(n), r),
+        median(lambda: asyncio_spawn(n), r),
+        "G/s",
+        "asyncio tasks",
+    )
+    row(
+        "spawn+finish 100k Gs, procs=2",
+        median(lambda: mn_spawn(n, 2), r),
+        median(lambda: asyncio_spawn(n), r),
+        "G/s",
+        "asyncio tasks",
+    )
+    row(
+        "gosched loop, procs=1",
+        median(lambda: mn_yield(n), r),
+        median(lambda: asyncio_yield(n), r),
+        "yields/s",
+        "asyncio.sleep(0)",
+    )
     jobs = 16 if a.quick else 64
     seq = median(lambda: seq_jobs(jobs), max(1, r // 2))
     ours = median(lambda: mn_jobs(jobs, 2), r)
     aio = median(lambda: asyncio_jobs(jobs, 2), r)
-    rows.append(("CPU-mixed 64 jobs, procs=2 (speed-up vs sequential)", f"{ours:.3f} s", f"{seq:.3f} s (sequential)",
-                 f"{seq / ours:.2f}x"))
+    rows.append(
+        (
+            "CPU-mixed 64 jobs, procs=2 (speed-up vs sequential)",
+            f"{ours:.3f} s",
+            f"{seq:.3f} s (sequential)",
+            f"{seq / ours:.2f}x",
+        )
+    )
     print(rows[-1], flush=True)
-    rows.append(("CPU-mixed 64 jobs, procs=2 vs asyncio+to_thread(2)", f"{ours:.3f} s", f"{aio:.3f} s (asyncio)",
-                 f"{aio / ours:.2f}x"))
+    rows.append(
+        (
+            "CPU-mixed 64 jobs, procs=2 vs asyncio+to_thread(2)",
+            f"{ours:.3f} s",
+            f"{aio:.3f} s (asyncio)",
+            f"{aio / ours:.2f}x",
+        )
+    )
     print(rows[-1], flush=True)
     p1 = median(lambda: mn_pure(1), r)
     p2 = median(lambda: mn_pure(2), r)
-    rows.append(("pure-Python Gs: procs=2 time / procs=1 time", f"{p2:.3f} s", f"{p1:.3f} s (procs=1)",
-                 f"{p2 / p1:.2f} (cost)"))
+    rows.append(
+        ("pure-Python Gs: procs=2 time / procs=1 time", f"{p2:.3f} s", f"{p1:.3f} s (procs=1)", f"{p2 / p1:.2f} (cost)")
+    )
     print(rows[-1], flush=True)
     mn_mem = statistics.median(mem_per_parked("mn", n) for _ in range(3))
     aio_mem = statistics.median(mem_per_parked("asyncio", n) for _ in range(3))
-    rows.append(("RSS per parked G (100k)", f"{mn_mem:,.0f} B", f"{aio_mem:,.0f} B (asyncio Task)",
-                 f"{mn_mem / aio_mem:.2f} (of asyncio)"))
+    rows.append(
+        (
+            "RSS per parked G (100k)",
+            f"{mn_mem:,.0f} B",
+            f"{aio_mem:,.0f} B (asyncio Task)",
+            f"{mn_mem / aio_mem:.2f} (of asyncio)",
+        )
+    )
     print(rows[-1], flush=True)
     print()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {r} runs")

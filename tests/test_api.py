@@ -41,8 +41,13 @@ def test_run_inside_runtime() -> None:
 
 @pytest.mark.parametrize(
     ("procs", "exc", "msg"),
-    [(0, ValueError, "at least 1, got 0"), (-3, ValueError, "got -3"), ("2", TypeError, "must be an int, got str"),
-     (2.0, TypeError, "got float"), (True, TypeError, "got bool")],
+    [
+        (0, ValueError, "at least 1, got 0"),
+        (-3, ValueError, "got -3"),
+        ("2", TypeError, "must be an int, got str"),
+        (2.0, TypeError, "got float"),
+        (True, TypeError, "got bool"),
+    ],
 )
 def test_bad_procs(procs: object, exc: type[Exception], msg: str) -> None:
     with pytest.raises(exc, match=msg):

@@ -116,7 +116,9 @@ def test_casgstatus_rejects_impossible_transitions() -> None:
     casgstatus(g, GStatus.RUNNING, GStatus.WAITING)
     casgstatus(g, GStatus.WAITING, GStatus.RUNNABLE)
     # A second ready of the same park: the G is no longer WAITING.
-    with pytest.raises(Throw, match=r"casgstatus: goroutine 1: bad transition WAITING -> RUNNABLE \(status is RUNNABLE\)"):
+    with pytest.raises(
+        Throw, match=r"casgstatus: goroutine 1: bad transition WAITING -> RUNNABLE \(status is RUNNABLE\)"
+    ):
         casgstatus(g, GStatus.WAITING, GStatus.RUNNABLE)
     # Legal from the right state but not an allowed edge.
     with pytest.raises(Throw, match="RUNNABLE -> DEAD"):
@@ -134,7 +136,7 @@ def test_casgstatus_double_ready_race_exactly_one_wins() -> None:
         errs = []
         barrier = threading.Barrier(2)
 
-        def ready() -> None:
+        def ready(g: G, barrier: threading.Barrier, wins: list[int], errs: list[int]) -> None:
             barrier.wait()
             try:
                 casgstatus(g, GStatus.WAITING, GStatus.RUNNABLE)
@@ -142,7 +144,7 @@ def test_casgstatus_double_ready_race_exactly_one_wins() -> None:
             except Throw:
                 errs.append(1)
 
-        ts = [threading.Thread(target=ready) for _ in range(2)]
+        ts = [threading.Thread(target=ready, args=(g, barrier, wins, errs)) for _ in range(2)]
         for t in ts:
             t.start()
         for t in ts:

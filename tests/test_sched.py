@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import itertools
 import random
 import threading
 import time
@@ -95,7 +96,7 @@ def test_global_queue_not_starved_by_runnext_pingpong(procs: int) -> None:
             await g.join()
         return late, count[0], mn.stats()["preempt_requests"]
 
-    late, count, preempts = mn.run(main, procs=procs)
+    late, count, _preempts = mn.run(main, procs=procs)
     assert count > 0
     assert late < 1.0, f"main waited {late:.3f}s behind a runnext ping-pong pair"
 
@@ -127,7 +128,7 @@ def test_timers_fire_in_order_and_never_early(procs: int) -> None:
     if procs == 1:
         # One M runs them in the order the poller injected them: deadline order.
         targets = [t for t, _ in log]
-        for x, y in zip(targets, targets[1:], strict=False):
+        for x, y in itertools.pairwise(targets):
             assert x <= y + 50e-6, "timers fired out of deadline order"
 
 
@@ -228,7 +229,7 @@ def test_no_lost_wakeups_park_ready(procs_: int, switchinterval: float) -> None:
             await g.join()
         return [n[0] for n in counts], ms
 
-    counts, ms = mn.run(main, procs=procs_)
+    counts, _ms = mn.run(main, procs=procs_)
     assert counts == [rounds] * pairs
 
 
@@ -422,3 +423,24 @@ def test_join_returns_value_and_done_flag() -> None:
     res, done, n, procs = mn.run(main, procs=3)
     assert res == [i * 3 for i in range(20)]
     assert done and n == 1 and procs == 3
+
+
+def test_idle_runtime_uses_almost_no_cpu() -> None:
+    """All Gs asleep: the Ms sleep on their locks, the poller in epoll_wait, sysmon in a long
+    timed wait. The process must use under 2% of a core."""
+
+    async def sleeper() -> None:
+        await mn.sleep(2.0)
+
+    async def main() -> float:
+        gs = [mn.go(sleeper) for _ in range(100)]
+        await mn.sleep(0.2)
+        c0, t0 = time.process_time(), time.monotonic()
+        await mn.sleep(1.0)
+        c1, t1 = time.process_time(), time.monotonic()
+        for g in gs:
+            await g.join()
+        return (c1 - c0) / (t1 - t0)
+
+    share = mn.run(main, procs=4)
+    assert share < 0.02, f"idle runtime used {share:.1%} of a core"

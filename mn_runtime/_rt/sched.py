@@ -137,9 +137,7 @@ class Sched:
 
     # --- G creation and exit ---
 
-    def newproc(
-        self, coro: Coroutine[Any, Any, Any], name: str, parent: G | None, where: str, main: bool = False
-    ) -> G:
+    def newproc(self, coro: Coroutine[Any, Any, Any], name: str, parent: G | None, where: str, main: bool = False) -> G:
         """newproc makes a G for coro and puts it in the caller's runnext (Go's newproc).
 
         main marks run()'s G, whose exit ends the runtime; it is recorded before the G is queued,
@@ -343,8 +341,11 @@ def acquirep(m: M, p: P) -> None:
         p.m = m
     m.p = p
     s = cur
-    if s is not None and s.tracer is not None:
-        s.tracer.proc_start(m, p)
+    if s is not None:
+        if s.sysmon.deep:
+            s.sysmon.wake()
+        if s.tracer is not None:
+            s.tracer.proc_start(m, p)
 
 
 def releasep(m: M) -> P:

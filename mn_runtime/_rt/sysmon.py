@@ -7,8 +7,10 @@ Each tick it
   sees g.preempt at its next runtime call);
 - drives schedtrace when it is on.
 It sleeps 20 us between ticks while it finds something to do, and after 50 idle ticks doubles the
-sleep up to 10 ms, so an idle runtime costs about a hundred cheap wake-ups a second. entersyscall
-wakes it early when it sleeps long, so a syscall is noticed within a short tick.
+sleep up to 10 ms. When every P is idle there is nothing to retake or preempt, so it sleeps up to
+a second (Go's sysmonwait) until acquirep wakes it. entersyscall wakes it early when it sleeps long,
+so a syscall is noticed within a short tick. Its wait is one timed acquire of a lock: no
+Condition, no busy loop.
 """
 
 from __future__ import annotations
@@ -26,14 +28,21 @@ if TYPE_CHECKING:
 FORCE_PREEMPT_NS = 10e-3  # seconds a G may run before it is asked to yield (Go's forcePreemptNS)
 MIN_DELAY = 20e-6
 MAX_DELAY = 10e-3
+DEEP_DELAY = 1.0
 
 
 class Sysmon:
     def __init__(self, sched: Sched) -> None:
         self.sched = sched
-        self.cond = threading.Condition(threading.Lock())
+        # note is held while no wake-up is pending; wake() releases it once (pending guards
+        # against a second release), and the loop's timed acquire both waits and re-arms it.
+        self.note = threading.Lock()
+        self.note.acquire()
+        self.notelock = threading.Lock()
+        self.pending = False
         self.delay = MIN_DELAY
-        self.woken = False
+        # deep: sleeping long because every P is idle; acquirep wakes it (Go's sysmonwait).
+        self.deep = False
         self.thread = threading.Thread(target=self.loop, name="mn-sysmon", daemon=True)
         self.schedtrace = 0.0  # seconds between schedtrace lines; 0 = off
         self.schedtrace_fn: object = None
@@ -43,13 +52,15 @@ class Sysmon:
         self.thread.start()
 
     def wake(self) -> None:
-        with self.cond:
-            self.woken = True
-            self.cond.notify()
+        with self.notelock:
+            if self.pending:
+                return
+            self.pending = True
+            self.note.release()
 
     def note_syscall(self) -> None:
         """note_syscall: a syscall began; shorten a long sleep so it is seen within a tick."""
-        if self.delay > 1e-3:
+        if self.delay > 1e-3 or self.deep:
             self.wake()
 
     def loop(self) -> None:
@@ -61,11 +72,16 @@ class Sysmon:
                 self.delay = MIN_DELAY
             elif idle > 50:
                 self.delay = min(self.delay * 2, MAX_DELAY)
-            with self.cond:
-                if not self.woken:
-                    self.cond.wait(self.delay)
-                woke = self.woken
-                self.woken = False
+            delay = self.delay
+            if sched.npidle == sched.procs and not self.schedtrace:
+                # Nothing runs and nothing is in a syscall: no P to retake, no G to preempt.
+                self.deep = True
+                delay = DEEP_DELAY
+            woke = self.note.acquire(timeout=delay)
+            self.deep = False
+            if woke:
+                with self.notelock:
+                    self.pending = False
             if sched.stopping:
                 break
             now = time.monotonic()

@@ -74,9 +74,12 @@ from .m import M
 from .p import P, PStatus
 from .park import goready
 from .runq import RUNQ_SIZE, globrunqget, runqempty, runqget, runqput, runqsteal
+from .syscall import syscall
 from .tls import tls
 from .tracer import Tracer
 from .traps import GOSCHED, PARK, SYSCALL
+
+_ZERO = WaitReason.ZERO
 
 # The one runtime of this process (None when none runs); see runtime.py.
 cur: Sched | None = None
@@ -205,107 +208,131 @@ class Sched:
             self.execute(m, gp, inherit)
 
     def execute(self, m: M, gp: G, inherit: bool) -> None:
-        """execute steps gp's coroutine on m until it parks, yields, syscalls or ends."""
+        """execute steps gp's coroutine on m until it parks, yields, syscalls or ends.
+
+        When gp parks and its P's runnext holds a G that find_runnable would pick next anyway (no
+        expired slice, no fairness poll due, no chaos), execute switches to it directly: the
+        readied G inherits the slice without a round trip through schedule (Go's runnext hand-off,
+        minus the call overhead that dominates a switch in Python).
+        """
         p = m.p
         assert p is not None
-        casgstatus(gp, RUNNABLE, RUNNING)
         if not inherit:
             p.schedtick += 1
-        p.ngrun += 1
-        m.ngrun += 1
-        gp.preempt = False
-        if self.chaos is not None:
-            self.chaos.on_execute(gp)
-        gp.m = m
-        m.curg = gp
         tr = self.tracer
-        if tr is not None:
-            tr.go_start(m, p, gp)
-        coro = gp.coro
-        assert coro is not None
-        run = gp.ctx.run
-        step: Any = coro.send
-        val: Any = gp.sendval  # a syscall result held over a preemption; usually None
-        gp.sendval = None
-        while True:
-            try:
-                trap = run(step, val)
-            except StopIteration as e:
-                self.goexit(m, gp, e.value)
-                return
-            except BaseException as e:  # any escape ends the runtime, as a panic
-                self.gopanic(m, gp, e)
-                return
-            step = coro.send
-            val = None
-            if type(trap) is tuple:
-                kind = trap[0]
-                if kind is PARK:
-                    casgstatus(gp, RUNNING, WAITING)
-                    gp.waitreason = trap[3]
-                    m.curg = None
-                    if tr is not None:
-                        tr.go_park(m, gp, trap[3])
-                    commit = trap[1]
-                    if commit is None or commit(gp, trap[2]):
-                        return
-                    # The commit found the wait already satisfied: resume at once (Go's
-                    # park_m with a failed waitunlockf).
-                    casgstatus(gp, WAITING, RUNNABLE)
-                    casgstatus(gp, RUNNABLE, RUNNING)
-                    gp.waitreason = WaitReason.ZERO
-                    m.curg = gp
-                    if tr is not None:
-                        tr.go_start(m, p, gp)
-                    continue
-                if kind is GOSCHED:
-                    if p.runnext is None and not p.runq and not self.runq and self.chaos is None:
-                        # Nothing else is runnable here or on the global queue, so schedule()
-                        # would pick gp again: start its next slice without the round trip.
-                        if tr is not None:
-                            tr.go_sched(m, gp, gp.preempt)
-                            tr.go_start(m, p, gp)
-                        gp.preempt = False
-                        p.schedtick += 1
-                        p.ngrun += 1
-                        m.ngrun += 1
-                        if not self.stopping:
-                            continue
-                    casgstatus(gp, RUNNING, RUNNABLE)
-                    m.curg = None
-                    if tr is not None:
-                        tr.go_sched(m, gp, gp.preempt)
-                    with self.lock:
-                        self.runq.append(gp)
+        chaos = self.chaos
+        while True:  # one pass per G run on this M without returning to schedule
+            casgstatus(gp, RUNNABLE, RUNNING)
+            p.ngrun += 1
+            m.ngrun += 1
+            gp.preempt = False
+            if chaos is not None:
+                chaos.on_execute(gp)
+            gp.m = m
+            m.curg = gp
+            if tr is not None:
+                tr.go_start(m, p, gp)
+            coro = gp.coro
+            assert coro is not None
+            run = gp.ctx.run
+            step: Any = coro.send
+            val: Any = gp.sendval  # a syscall result held over a preemption; usually None
+            if val is not None:
+                gp.sendval = None
+            while True:
+                try:
+                    trap = run(step, val)
+                except StopIteration as e:
+                    self.goexit(m, gp, e.value)
                     return
-                if kind is SYSCALL:
-                    from .syscall import syscall
-
-                    ok, val, exc = syscall(self, m, gp, trap[1], trap[2], trap[3])
-                    if exc is not None:
-                        step = coro.throw
-                        val = exc
-                    if not ok:
-                        return  # gp went to the global queue; m lost its P or the runtime stops
-                    p = m.p
-                    assert p is not None
-                    if gp.preempt and exc is None:
-                        # Honour a preemption request that came during the call (Go re-arms it
-                        # in exitsyscall): yield before handing the result over.
+                except BaseException as e:  # any escape ends the runtime, as a panic
+                    self.gopanic(m, gp, e)
+                    return
+                step = coro.send
+                val = None
+                if type(trap) is tuple:
+                    kind = trap[0]
+                    if kind is PARK:
+                        casgstatus(gp, RUNNING, WAITING)
+                        gp.waitreason = trap[3]
+                        m.curg = None
+                        if tr is not None:
+                            tr.go_park(m, gp, trap[3])
+                        commit = trap[1]
+                        if commit is None or commit(gp, trap[2]):
+                            break
+                        # The commit found the wait already satisfied: resume at once (Go's
+                        # park_m with a failed waitunlockf).
+                        casgstatus(gp, WAITING, RUNNABLE)
+                        casgstatus(gp, RUNNABLE, RUNNING)
+                        gp.waitreason = _ZERO
+                        m.curg = gp
+                        if tr is not None:
+                            tr.go_start(m, p, gp)
+                        continue
+                    if kind is GOSCHED:
+                        if p.runnext is None and not p.runq and not self.runq and chaos is None:
+                            # Nothing else is runnable here or on the global queue, so schedule()
+                            # would pick gp again: start its next slice without the round trip.
+                            if tr is not None:
+                                tr.go_sched(m, gp, gp.preempt)
+                                tr.go_start(m, p, gp)
+                            gp.preempt = False
+                            p.schedtick += 1
+                            p.ngrun += 1
+                            m.ngrun += 1
+                            if not self.stopping:
+                                continue
                         casgstatus(gp, RUNNING, RUNNABLE)
                         m.curg = None
-                        gp.sendval = val
                         if tr is not None:
-                            tr.go_sched(m, gp, True)
+                            tr.go_sched(m, gp, gp.preempt)
                         with self.lock:
                             self.runq.append(gp)
                         return
-                    continue
-            step = coro.throw
-            val = TypeError(
-                f"goroutine {gp.id} awaited {trap!r}, which is not an mn_runtime operation;"
-                " asyncio/trio awaitables cannot be awaited inside mn_runtime goroutines"
-            )
+                    if kind is SYSCALL:
+                        ok, val, exc = syscall(self, m, gp, trap[1], trap[2], trap[3])
+                        if exc is not None:
+                            step = coro.throw
+                            val = exc
+                        if not ok:
+                            return  # gp went to the global queue; m lost its P or the runtime stops
+                        p = m.p
+                        assert p is not None
+                        if gp.preempt and exc is None:
+                            # Honour a preemption request that came during the call (Go re-arms
+                            # it in exitsyscall): yield before handing the result over.
+                            casgstatus(gp, RUNNING, RUNNABLE)
+                            m.curg = None
+                            gp.sendval = val
+                            if tr is not None:
+                                tr.go_sched(m, gp, True)
+                            with self.lock:
+                                self.runq.append(gp)
+                            return
+                        continue
+                step = coro.throw
+                val = TypeError(
+                    f"goroutine {gp.id} awaited {trap!r}, which is not an mn_runtime operation;"
+                    " asyncio/trio awaitables cannot be awaited inside mn_runtime goroutines"
+                )
+            # gp parked. Hand the slice to runnext if that is what find_runnable would do.
+            if (
+                p.runnext is None
+                or p.preempt
+                or chaos is not None
+                or self.stopping
+                or (p.schedtick % GLOBAL_POLL_TICKS == 0 and self.runq)
+            ):
+                return
+            lock = p.lock
+            lock.acquire()
+            nxt = p.runnext
+            p.runnext = None
+            lock.release()
+            if nxt is None:
+                return
+            gp = nxt
 
     # --- stopping ---
 

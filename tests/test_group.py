@@ -40,16 +40,17 @@ def test_group_first_error_cancels(procs: int, switchinterval: float) -> None:
             await ctx.done().recv_ok()
             stopped.append(i)
 
-        async def fail(msg: str, delay: float) -> None:
-            await mn.sleep(delay)
+        async def fail(msg: str, ctx: mnctx.Context | None) -> None:
+            if ctx is not None:
+                await ctx.done().recv_ok()  # fail only after the first failure cancelled ctx
             raise ValueError(msg)
 
         with pytest.raises(ValueError, match="first") as ei:
             async with mn.Group() as g:
                 for i in range(5):
                     g.go(waiter, i, g.ctx)
-                g.go(fail, "first", 0.001)
-                g.go(fail, "second", 0.02)
+                g.go(fail, "second", g.ctx)
+                g.go(fail, "first", None)
         assert sorted(stopped) == list(range(5))
         assert g.ctx.err() is mnctx.Canceled
         assert [str(e) for e in g.errors] == ["first", "second"]

@@ -83,8 +83,8 @@ def test_parked_select_woken_by_close(procs: int, switchinterval: float) -> None
 # --- select3: which operations block ---
 
 
-async def _blocks(f: Callable[[], Awaitable[Any]]) -> bool:
-    """_blocks runs f in a new G and reports whether it is still waiting after a while."""
+async def _blocks(f: Callable[[], Awaitable[Any]], patience: float) -> bool:
+    """_blocks runs f in a new G and reports whether it is still waiting after `patience` s."""
     done: mn.Chan[bool] = mn.Chan(1)
 
     async def run() -> None:
@@ -92,7 +92,7 @@ async def _blocks(f: Callable[[], Awaitable[Any]]) -> bool:
         await done.send(True)
 
     mn.go(run)
-    idx, _, _ = await mn.select(mn.Recv(done), mn.Recv(mn.after(0.03)))
+    idx, _, _ = await mn.select(mn.Recv(done), mn.Recv(mn.after(patience)))
     return idx == 1
 
 
@@ -123,7 +123,9 @@ def test_select3_blocking_table(procs: int) -> None:
             ("select room", lambda: mn.select(mn.Recv(mn.Chan()), mn.Send(mn.Chan(1), 1)), False),
         ]
         for name, f, want in table:
-            assert await _blocks(f) == want, name
+            # An operation that must block is given 30 ms to (wrongly) finish; one that must not
+            # block is given 2 s, so a loaded machine cannot turn a slow start into a failure.
+            assert await _blocks(f, 0.03 if want else 2.0) == want, name
 
     mn.run(main, procs=procs)
 

@@ -216,10 +216,14 @@ def test_rwmutex_writer_preference() -> None:
             rw.runlock()
 
         gw = mn.go(writer)
-        await mn.sleep(0.005)  # the writer is now waiting for our read lock
-        grs = [mn.go(reader, k) for k in range(3)]
-        await mn.sleep(0.005)
-        assert order == []  # new readers wait behind the writer
+        while not rw._wwait:  # until the writer waits for our read lock
+            await mn.sleep(0.0005)
+        grs = []
+        for k in range(3):
+            grs.append(mn.go(reader, k))
+            while len(rw._rwait) <= k:  # new readers queue behind the writer
+                await mn.sleep(0.0005)
+        assert order == []
         rw.runlock()
         await gw.join()
         for gr in grs:
@@ -303,33 +307,43 @@ def test_cond(procs: int, switchinterval: float) -> None:
 
 
 def test_semaphore_weighted_fifo(procs: int, switchinterval: float) -> None:
-    async def main() -> tuple[list[int], int]:
+    """Admission is strictly FIFO: a big request at the head holds back a small one that fits."""
+
+    async def main() -> None:
         sem = mn.Semaphore(4)
-        order: list[int] = []
-        held = {"n": 0, "max": 0}
+        admitted: mn.Chan[int] = mn.Chan(8)
+        weights = [3, 1, 2, 4, 1]
+        release = [mn.Chan() for _ in weights]
         await sem.acquire(4)
 
-        async def user(k: int, w: int) -> None:
-            await sem.acquire(w)
-            order.append(k)
-            held["n"] += w
-            held["max"] = max(held["max"], held["n"])
-            await mn.gosched()
-            held["n"] -= w
-            sem.release(w)
+        async def user(k: int) -> None:
+            await sem.acquire(weights[k])
+            await admitted.send(k)
+            await release[k].recv_ok()
+            sem.release(weights[k])
 
-        gs = []
-        for k, w in enumerate([3, 1, 2, 4, 1]):
-            gs.append(mn.go(user, k, w))
-            await mn.sleep(0.002)  # queue them in order
+        for k in range(len(weights)):
+            mn.go(user, k)
+            while len(sem._waiters) <= k:  # queue them in this order, whatever the load
+                await mn.sleep(0.0005)
         assert not sem.try_acquire(1)
-        sem.release(4)
-        for g in gs:
-            await g.join()
-        return order, held["max"]
 
-    order, mx = mn.run(main, procs=procs)
-    # FIFO admission: 0 and 1 fit together (either may run first); 2 waits for them; the big
-    # request 3 at the head holds back the small 4 behind it although 4 would fit beside 2.
-    assert set(order[:2]) == {0, 1} and order[2:] == [2, 3, 4], order
-    assert mx <= 4
+        async def nothing_more() -> bool:
+            await mn.sleep(0.005)
+            return not admitted.try_recv()[2]
+
+        sem.release(4)
+        assert {await admitted.recv(), await admitted.recv()} == {0, 1}  # 3 + 1 fit
+        assert await nothing_more()
+        release[0].close()  # 3 free: 2 fits; then 3 (needs 4) blocks 4 (needs 1, would fit)
+        assert await admitted.recv() == 2
+        assert await nothing_more()
+        release[1].close()
+        release[2].close()
+        assert await admitted.recv() == 3
+        assert await nothing_more()
+        release[3].close()
+        assert await admitted.recv() == 4
+        release[4].close()
+
+    mn.run(main, procs=procs)

@@ -88,6 +88,7 @@ def runqsteal(thief: P, victim: P, steal_runnext: bool) -> G | None:
             if gp is not None and steal_runnext and victim.status != PStatus.RUNNING:
                 victim.runnext = None
                 victim.nstolen += 1
+                thief.nsteal += 1
                 return gp
             return None
         batch = [victim.runq.popleft() for _ in range(n)]

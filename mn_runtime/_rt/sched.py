@@ -442,28 +442,41 @@ def startm(sched: Sched, p: P | None, spinning: bool) -> None:
     With spinning, the caller has already counted the M in nmspinning; if no P can be had the
     count is given back.
     """
-    newthread = None
     with sched.lock:
-        if sched.stopping:
-            if p is not None:
-                pidleput(sched, p)
-            return
+        picked = startm_locked(sched, p, spinning)
+    if picked is not None:
+        mwake(*picked)
+
+
+def startm_locked(sched: Sched, p: P | None, spinning: bool) -> tuple[M, bool] | None:
+    """startm_locked is startm's decision, made under sched.lock: it takes p (or an idle P) and an
+    idle M (or registers a new one) and returns (m, is_new) for mwake to start after unlocking.
+
+    Deciding under the lock matters: from then on the M no longer counts as idle, so checkdead
+    cannot see queued work with every M asleep while the wake-up is on its way.
+    """
+    if sched.stopping:
+        return None
+    if p is None:
+        p = pidleget(sched)
         if p is None:
-            p = pidleget(sched)
-            if p is None:
-                if spinning:
-                    sched.nmspinning -= 1
-                return
-        if sched.midle:
-            m = sched.midle.pop()
-            sched.nmidle -= 1
-            m.nextp = p
-            m.spinning = spinning
-        else:
-            m = newthread = newm(sched, p, spinning)
-    if newthread is not None:
-        assert newthread.thread is not None
-        newthread.thread.start()
+            if spinning:
+                sched.nmspinning -= 1
+            return None
+    if sched.midle:
+        m = sched.midle.pop()
+        sched.nmidle -= 1
+        m.nextp = p
+        m.spinning = spinning
+        return m, False
+    return newm(sched, p, spinning), True
+
+
+def mwake(m: M, new: bool) -> None:
+    """mwake starts a new M's thread or wakes a sleeping one (Go's newm / notewakeup)."""
+    if new:
+        assert m.thread is not None
+        m.thread.start()
     else:
         m.park.release()
 
@@ -536,11 +549,16 @@ def injectglist(sched: Sched, glist: list[G]) -> None:
     """injectglist puts runnable Gs on the global queue in one batch and starts Ms for them."""
     if not glist:
         return
+    picked = []
     with sched.lock:
         sched.runq.extend(glist)
-        n = min(len(glist), sched.npidle)
-    for _ in range(n):
-        startm(sched, None, False)
+        for _ in range(min(len(glist), sched.npidle)):
+            r = startm_locked(sched, None, False)
+            if r is None:
+                break
+            picked.append(r)
+    for r in picked:
+        mwake(*r)
 
 
 # --- finding work ---

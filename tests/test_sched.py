@@ -492,3 +492,39 @@ def test_no_lost_wakeups_from_other_threads(procs_: int, switchinterval: float) 
         return [n[0] for n in counts]
 
     assert mn.run(main, procs=procs_) == [rounds] * nthreads
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_syscall_outcome_survives_losing_the_p(fails: bool) -> None:
+    """procs=1: while G1 blocks, its P is handed off to another M that runs a CPU-bound G2, so
+    G1's M finds no P on return (exitsyscall0) and G1 waits on the global queue. Its result, or
+    its exception, must still reach it when it runs again on another M."""
+
+    def call() -> str:
+        time.sleep(0.05)
+        if fails:
+            raise OSError(7, "late failure")
+        return "late result"
+
+    async def blocker() -> str:
+        try:
+            return await mn.syscall(call)
+        except OSError as e:
+            return f"caught {e}"
+
+    async def hog() -> None:
+        t = time.monotonic()
+        while time.monotonic() - t < 0.2:
+            pass
+
+    async def main() -> tuple[str, int]:
+        b = mn.go(blocker)
+        await mn.sleep(0.01)  # blocker is now in its call; sysmon hands the P to this G's M
+        h = mn.go(hog)
+        res = await b.join()
+        await h.join()
+        return res, mn.stats()["handoffs"]
+
+    res, handoffs = mn.run(main, procs=1)
+    assert handoffs >= 1
+    assert res == ("caught [Errno 7] late failure" if fails else "late result")

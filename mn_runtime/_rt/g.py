@@ -106,6 +106,7 @@ class G:
         "result",
         "runnabletime",
         "selectdone",
+        "sendexc",
         "sendval",
         "status",
         "traceseq",
@@ -128,6 +129,7 @@ class G:
         # sendval is the value the next resume sends into the coroutine (a syscall's result held
         # over a preemption); owned by whichever M holds the G.
         self.sendval: Any = None
+        self.sendexc: BaseException | None = None
         # preempt is set by sysmon when the G ran over its time slice; runtime calls check it and
         # yield (cooperative preemption). A racy flag by design: a late read only delays the yield.
         self.preempt = False

@@ -236,9 +236,14 @@ class Sched:
             assert coro is not None
             run = gp.ctx.run
             step: Any = coro.send
-            val: Any = gp.sendval  # a syscall result held over a preemption; usually None
+            # A syscall's result (or exception) held while gp waited for a P; usually None.
+            val: Any = gp.sendval
             if val is not None:
                 gp.sendval = None
+            if gp.sendexc is not None:
+                step = coro.throw
+                val = gp.sendexc
+                gp.sendexc = None
             while True:
                 try:
                     trap = run(step, val)

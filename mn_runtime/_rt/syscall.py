@@ -35,7 +35,7 @@ def syscall(
         result = fn(*args, **kwargs)
     except BaseException as e:  # delivered into the G, which may handle it
         exc = e
-    return exitsyscall(sched, m, gp, result), result, exc
+    return exitsyscall(sched, m, gp, result, exc), result, exc
 
 
 def entersyscall(sched: Sched, m: M, gp: G) -> None:
@@ -57,7 +57,7 @@ def entersyscall(sched: Sched, m: M, gp: G) -> None:
     sched.sysmon.note_syscall()
 
 
-def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None) -> bool:
+def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None, exc: BaseException | None = None) -> bool:
     """exitsyscall gives m a P to go on running gp; False if gp went to the global queue instead.
 
     False also when the runtime stopped meanwhile: gp is then abandoned, as every other G.
@@ -98,6 +98,7 @@ def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None) -> bool:
     # The G resumes on another M later: its result must travel with it (execute sends sendval),
     # written before the queue's lock publishes the G.
     gp.sendval = result
+    gp.sendexc = exc
     with sched.lock:
         if not sched.stopping:
             sched.runq.append(gp)

@@ -27,6 +27,13 @@ async def _nop() -> None:
     return None
 
 
+def running(pid: int, cap: int) -> P:
+    """running makes a P as its owner M sees it: RUNNING, so runnext is the owner's alone."""
+    p = P(pid, cap)
+    p.status = PStatus.RUNNING
+    return p
+
+
 def mkg(i: int) -> G:
     coro = _nop()
     coro.close()
@@ -34,7 +41,7 @@ def mkg(i: int) -> G:
 
 
 def test_runnext_then_fifo() -> None:
-    s, p = FakeSched(), P(0, 8)
+    s, p = FakeSched(), running(0, 8)
     assert runqput(s, p, mkg(1), False) is True
     assert runqput(s, p, mkg(2), False) is True
     # A G taking the empty runnext slot is not stealable: no wake-up needed.
@@ -55,7 +62,7 @@ def test_runnext_then_fifo() -> None:
 
 
 def test_overflow_moves_half_plus_one_to_global() -> None:
-    s, p = FakeSched(), P(0, 8)
+    s, p = FakeSched(), running(0, 8)
     for i in range(8):
         runqput(s, p, mkg(i), False)
     assert len(p.runq) == 8 and not s.runq
@@ -68,7 +75,7 @@ def test_overflow_moves_half_plus_one_to_global() -> None:
 
 
 def test_steal_takes_half_rounded_up_from_head() -> None:
-    thief, victim = P(0, 16), P(1, 16)
+    thief, victim = running(0, 16), running(1, 16)
     s = FakeSched()
     for i in range(7):
         runqput(s, victim, mkg(i), False)
@@ -83,7 +90,7 @@ def test_steal_takes_half_rounded_up_from_head() -> None:
 
 def test_steal_runnext_only_when_allowed_and_victim_not_running() -> None:
     s = FakeSched()
-    thief, victim = P(0, 16), P(1, 16)
+    thief, victim = running(0, 16), running(1, 16)
     runqput(s, victim, mkg(1), True)
     victim.status = PStatus.RUNNING
     assert runqsteal(thief, victim, True) is None  # owner is running: it will run it itself
@@ -150,3 +157,9 @@ def test_casgstatus_double_ready_race_exactly_one_wins() -> None:
         for t in ts:
             t.join()
         assert len(wins) == 1 and len(errs) == 1
+
+
+def test_runnext_put_needs_a_running_p() -> None:
+    s, p = FakeSched(), P(0, 8)
+    with pytest.raises(Throw, match="runqput: P 0 is IDLE, not held by a running M"):
+        runqput(s, p, mkg(1), True)

@@ -6,6 +6,9 @@ a lock standing in for Go's lock-free ring. The contracts stay Go's:
 - Only p's owner M puts on p's local queue; stealers only take (half, from the head).
 - The ring holds at most `p.runqcap` Gs (RUNQ_SIZE, 256, as Go; tests shrink it). On overflow half
   of the ring plus the new G move to the global queue in one batch (runqputslow).
+- runnext is the owner's alone while the P is RUNNING: a stealer takes it only from a P whose
+  status it has seen, under p.lock, not to be RUNNING, and the owner changes status only under
+  p.lock. So the owner puts and takes runnext without the lock; the ring always needs it.
 - Lock order: sched.lock before p.lock; never take sched.lock while holding a p.lock, and never hold
   two p.locks at once (a steal takes from the victim under its lock, then fills its own).
 """
@@ -16,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import Throw
 from .p import P, PStatus
+
+_RUNNING = PStatus.RUNNING
 
 if TYPE_CHECKING:
     from .g import G
@@ -32,13 +37,16 @@ def runqput(sched: Sched, p: P, gp: G, next: bool) -> bool:
     """
     if sched.chaos is not None:
         next = sched.chaos.runqput(p, next)
+    if next:
+        if p.status is not _RUNNING:
+            raise Throw(f"runqput: P {p.id} is {p.status.name}, not held by a running M")
+        # runnext of a RUNNING P belongs to its owner alone (stealers leave it be), so no lock.
+        old = p.runnext
+        p.runnext = gp
+        if old is None:
+            return False
+        gp = old  # kick the old runnext to the tail of the ring
     with p.lock:
-        if next:
-            old = p.runnext
-            p.runnext = gp
-            if old is None:
-                return False
-            gp = old  # kick the old runnext to the tail of the ring
         if len(p.runq) < p.runqcap:
             p.runq.append(gp)
             return True
@@ -58,13 +66,13 @@ def runqputslow(sched: Sched, p: P, gp: G) -> None:
 
 def runqget(p: P) -> tuple[G | None, bool]:
     """runqget takes the next G from p's local queue: (g, inherit_time). Only p's owner calls it."""
-    if p.runnext is None and not p.runq:  # owner-only read: others never add
+    gp = p.runnext
+    if gp is not None:  # owner-only while RUNNING (see runqput)
+        p.runnext = None
+        return gp, True
+    if not p.runq:  # owner-only read: others never add
         return None, False
     with p.lock:
-        gp = p.runnext
-        if gp is not None:
-            p.runnext = None
-            return gp, True
         if p.runq:
             return p.runq.popleft(), False
     return None, False

@@ -330,14 +330,8 @@ class Sched:
                 or (p.schedtick % GLOBAL_POLL_TICKS == 0 and self.runq)
             ):
                 return
-            lock = p.lock
-            lock.acquire()
-            nxt = p.runnext
+            gp = p.runnext  # the owner's alone while p is RUNNING (runq.py)
             p.runnext = None
-            lock.release()
-            if nxt is None:
-                return
-            gp = nxt
 
     # --- stopping ---
 

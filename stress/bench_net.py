@@ -6,9 +6,9 @@ world); the median of --repeat runs is reported, with p50/p99 round-trip latency
     python -m stress.bench_net --clients 100 --impls mn2,asyncio --repeat 3
     python -m stress.bench_net --idle 10000            # 10k idle connections: memory and accept time
 
-Implementations: mn1/mn2/mn4 (mn_runtime, procs 1/2/4; every fd wake-up comes from the poller
-thread), mn2-mpoll (procs 2, idle Ms also poll epoll without blocking, Go's netpoll(0) in
-findrunnable), asyncio, uvloop (streams), gevent, threads (thread per connection).
+Implementations: mn1/mn2/mn4 (mn_runtime, procs 1/2/4; idle Ms poll epoll without blocking, Go's
+netpoll(0) in findrunnable), mn2-nompoll (procs 2, every fd wake-up comes from the poller thread),
+asyncio, uvloop (streams), gevent, threads (thread per connection).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _pct(lat: list[float]) -> tuple[float, float]:
 def run_mn(clients: int, rounds: int, procs: int, mpoll: bool) -> tuple[float, list[float]]:
     import mn_runtime as mn
 
-    if mpoll:
-        os.environ["MN_NETPOLL_MPOLL"] = "1"  # idle Ms poll epoll themselves too
+    if not mpoll:
+        os.environ["MN_NETPOLL_MPOLL"] = "0"  # only the poller thread polls epoll
 
     async def handler(c: Any) -> None:
         with c:
@@ -215,7 +215,7 @@ def run_threads(clients: int, rounds: int) -> tuple[float, list[float]]:
 
 def run_one(impl: str, clients: int, rounds: int) -> dict[str, float]:
     if impl.startswith("mn"):
-        dt, lat = run_mn(clients, rounds, int(impl[2]), impl.endswith("mpoll"))
+        dt, lat = run_mn(clients, rounds, int(impl[2]), not impl.endswith("nompoll"))
     elif impl in ("asyncio", "uvloop"):
         dt, lat = run_asyncio(clients, rounds, impl == "uvloop")
     elif impl == "gevent":
@@ -281,7 +281,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", default="100,1000")
     ap.add_argument("--rounds", type=int, default=0, help="round trips per client (default: 20000/clients, >= 20)")
-    ap.add_argument("--impls", default="mn1,mn2,mn2-mpoll,asyncio,uvloop,gevent,threads")
+    ap.add_argument("--impls", default="mn1,mn2,mn2-nompoll,asyncio,uvloop,gevent,threads")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--idle", type=int, default=0, help="measure N idle connections instead")
     ap.add_argument("--one", nargs=3, metavar=("IMPL", "CLIENTS", "ROUNDS"), help=argparse.SUPPRESS)

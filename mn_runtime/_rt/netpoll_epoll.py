@@ -51,8 +51,8 @@ class EpollBackend:
         self.break_pending = False
         self.closed = False
         self.regseq = 0
-        # mpoll: whether idle Ms poll epoll themselves (see poll); MN_NETPOLL_MPOLL=1 turns it on.
-        self.mpoll = os.environ.get("MN_NETPOLL_MPOLL", "") == "1"
+        # mpoll: whether idle Ms poll epoll themselves (see poll); MN_NETPOLL_MPOLL=0 turns it off.
+        self.mpoll = os.environ.get("MN_NETPOLL_MPOLL", "1") != "0"
         self.nstale = 0  # ambiguous events re-armed instead of delivered (statistics)
 
     def register(self, fd: int, pd: Any) -> None:
@@ -93,10 +93,9 @@ class EpollBackend:
     def poll(self, timeout: float | None, glist: list[G], drain: bool) -> int:
         """poll waits for events and hands each to its pollDesc; drain: this is the poller thread.
 
-        A non-blocking poll from an idle M (drain False, Go's netpoll(0) in findrunnable) is only
-        done when `mpoll` is set: measured on loopback echo (docs/benchmarks.md, Networking), the
-        extra epoll_wait per idle M and the batches it splits cost more than the poller thread's
-        GIL hand-off saves, so by default the poller thread alone delivers readiness.
+        A non-blocking poll from an idle M (drain False, Go's netpoll(0) in findrunnable) is done
+        only when `mpoll` is set (the default, as Go; MN_NETPOLL_MPOLL=0 turns it off so that the
+        poller thread alone delivers readiness). docs/benchmarks.md, Networking, has both measured.
         """
         if not drain and not self.mpoll:
             return 0

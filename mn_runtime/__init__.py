@@ -61,6 +61,7 @@ __all__ = [
     "sleep",
     "stats",
     "syscall",
+    "trace",
 ]
 
 __version__ = "0.1.0"

@@ -20,6 +20,7 @@ from typing import Any
 from ._rt import chaos as _chaos
 from ._rt import sched as _sched
 from ._rt.g import G, GStatus, WaitReason
+from ._rt.idle import pidleput
 from ._rt.park import goready
 from ._rt.runq import RUNQ_SIZE
 from ._rt.sched import Sched, where
@@ -153,7 +154,7 @@ def _run(
         _chaos.Chaos(chaos, procs).install(sched)
     with sched.lock:
         for p in reversed(sched.allp):
-            _sched.pidleput(sched, p)
+            pidleput(sched, p)
     from .debug import debug_start, debug_stop
 
     try:

@@ -300,7 +300,7 @@ class Chaos:
             if sched.runq and self.rng.random() < P_GLOBAL:  # racy hint; decided under sched.lock
                 pick = self.rng.random()
         if due:
-            from .sched import injectglist
+            from .idle import injectglist
 
             injectglist(sched, due)
         if pick < 0:
@@ -324,7 +324,7 @@ class Chaos:
             due = [g for _, g in self.delayed]
             self.delayed.clear()
         if due:
-            from .sched import injectglist
+            from .idle import injectglist
 
             injectglist(sched, due)
             return True

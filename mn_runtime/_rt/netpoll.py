@@ -58,7 +58,7 @@ class Netpoller:
             self.busy = busy
 
     def loop(self) -> None:
-        from .sched import injectglist
+        from .idle import injectglist
 
         sched = self.sched
         timers = sched.timers
@@ -100,7 +100,7 @@ class Netpoller:
 
     def poll_nonblocking(self, p: P) -> G | None:
         """poll_nonblocking: an M out of work takes ready fds itself; one G to run, rest injected."""
-        from .sched import injectglist
+        from .idle import injectglist
 
         glist: list[G] = []
         self.backend.poll(0, glist, False)

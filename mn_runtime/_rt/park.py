@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from . import sched as _sched
 from .g import RUNNABLE, WAITING, G, casgstatus
+from .idle import injectglist, wakep
 from .runq import runqput
 from .tls import tls
 from .traps import gosched_trap as gosched
@@ -44,13 +45,13 @@ def goready(gp: G) -> None:
         p = m.p
         if p is not None:
             if runqput(s, p, gp, True):
-                _sched.wakep(s)
+                wakep(s)
             return
     glist = tls.glist
     if glist is not None:
         glist.append(gp)
         return
-    _sched.injectglist(s, [gp])
+    injectglist(s, [gp])
 
 
 def current_g() -> G | None:

@@ -62,7 +62,7 @@ def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None, exc: BaseExceptio
 
     False also when the runtime stopped meanwhile: gp is then abandoned, as every other G.
     """
-    from .sched import acquirep, pidleget, stopm
+    from .idle import acquirep, pidleget, stopm
 
     m.insyscall = False
     p = m.oldp

@@ -98,7 +98,7 @@ class Sysmon:
 
     def retake(self, now: float) -> int:
         """retake hands off Ps stuck in syscalls and flags Gs over their slice; returns how many."""
-        from .sched import handoffp
+        from .idle import handoffp
 
         sched = self.sched
         if sched.chaos is not None and sched.chaos.sysmon(sched):

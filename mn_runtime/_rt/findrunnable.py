@@ -1,0 +1,151 @@
+"""findrunnable: where an M looks for its next G (Go's findRunnable and stealWork).
+
+The order, the spinning rules and the race they close are in sched.py's essay; this module is the
+code. find_runnable runs on an M that holds a P and may put the M to sleep (stopm) in between.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .idle import acquirep, pidleget, pidleput, releasep, resetspinning, stopm
+from .runq import globrunqget, runqempty, runqget, runqsteal
+
+if TYPE_CHECKING:
+    from .g import G
+    from .m import M
+    from .p import P
+    from .sched import Sched
+
+STEAL_ROUNDS = 4
+GLOBAL_POLL_TICKS = 61
+
+
+def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
+    """find_runnable returns the next G for m to run and whether it inherits the time slice.
+
+    m holds a P on entry and on a non-None return; it may sleep in between (stopm). None means the
+    runtime is stopping.
+    """
+    while True:
+        if sched.stopping:
+            if m.p is not None:
+                releasep(m)
+            if m.spinning:
+                m.spinning = False
+                with sched.lock:
+                    sched.nmspinning -= 1
+            return None, False
+        p = m.p
+        assert p is not None
+        if sched.chaos is not None:
+            gp = sched.chaos.find_runnable(sched, p)
+            if gp is not None:
+                if m.spinning:
+                    resetspinning(sched, m)
+                return gp, False
+        if p.preempt:
+            # The slice expired (sysmon's preemption request) while Gs kept handing it on through
+            # runnext, each parking before it saw its flag. End the chain as Go's preemption
+            # would: the runnext G goes to the global queue, behind whoever waits there.
+            p.preempt = False
+            with p.lock:
+                gp = p.runnext
+                p.runnext = None
+            if gp is not None:
+                with sched.lock:
+                    sched.runq.append(gp)
+        if p.schedtick % GLOBAL_POLL_TICKS == 0 and sched.runq:
+            with sched.lock:
+                gp = globrunqget(sched, p, 1)
+            if gp is not None:
+                if m.spinning:
+                    resetspinning(sched, m)
+                return gp, False
+        gp, inherit = runqget(p)
+        if gp is not None:
+            if m.spinning:
+                resetspinning(sched, m)
+            return gp, inherit
+        if sched.runq:
+            with sched.lock:
+                gp = globrunqget(sched, p, 0)
+            if gp is not None:
+                if m.spinning:
+                    resetspinning(sched, m)
+                return gp, False
+        if sched.netpoll.has_waiters():
+            gp = sched.netpoll.poll_nonblocking(p)
+            if gp is not None:
+                if m.spinning:
+                    resetspinning(sched, m)
+                return gp, False
+        if sched.procs > 1 and (m.spinning or 2 * sched.nmspinning < sched.procs - sched.npidle):
+            if not m.spinning:
+                m.spinning = True
+                with sched.lock:
+                    sched.nmspinning += 1
+            gp = steal_work(sched, m, p)
+            if gp is not None:
+                resetspinning(sched, m)
+                return gp, False
+        if sched.chaos is not None and sched.chaos.before_idle(sched):
+            continue  # released held wake-ups or fired timers (replay mode): look again
+        # Nothing anywhere: give up the P (Go: the tail of findRunnable).
+        with sched.lock:
+            gp = globrunqget(sched, p, 0) if sched.runq and not sched.stopping else None
+            if gp is None:
+                releasep(m)
+                pidleput(sched, p)
+        if gp is not None:
+            if m.spinning:
+                resetspinning(sched, m)
+            return gp, False
+        if m.spinning:
+            m.spinning = False
+            with sched.lock:
+                sched.nmspinning -= 1
+            # Step 3 of the protocol: look at every queue once more after we stopped counting.
+            if any(not runqempty(vp) for vp in sched.allp):
+                with sched.lock:
+                    p2 = pidleget(sched)
+                    if p2 is not None:
+                        sched.nmspinning += 1
+                if p2 is not None:
+                    acquirep(m, p2)
+                    m.spinning = True
+                    continue
+        if not stopm(sched, m):
+            return None, False
+
+
+def steal_work(sched: Sched, m: M, p: P) -> G | None:
+    """steal_work tries STEAL_ROUNDS times to steal from every other P, in a random order."""
+    allp = sched.allp
+    n = len(allp)
+    rng = m.rng
+    tr = sched.tracer
+    for rnd in range(STEAL_ROUNDS):
+        last = rnd == STEAL_ROUNDS - 1
+        pos = rng.randrange(n)
+        inc = rng.choice(sched.coprimes)
+        for _ in range(n):
+            if sched.stopping:
+                return None
+            victim = allp[pos]
+            pos = (pos + inc) % n
+            if victim is p:
+                continue
+            if sched.chaos is not None and sched.chaos.skip_victim():
+                continue
+            if runqempty(victim):
+                continue
+            before = len(p.runq)
+            gp = runqsteal(p, victim, last)
+            if gp is not None:
+                if tr is not None:
+                    tr.steal(m, p, victim, len(p.runq) - before + 1)
+                return gp
+        if sched.runq:
+            return None  # let find_runnable take it from the global queue
+    return None

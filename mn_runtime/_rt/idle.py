@@ -1,0 +1,251 @@
+"""idle: idle Ps and Ms, and waking them (Go's pidleput/pidleget, mput/mget, startm, stopm,
+wakep, handoffp, injectglist, checkdead; Tokio keeps the same concept in its `idle` module).
+
+An idle P sits on sched.pidle with an empty run queue; an idle M sleeps on its park lock and sits on
+sched.midle. Both lists, npidle/nmidle and nmspinning change only under sched.lock. The spinning
+protocol these functions implement is written out in sched.py's essay.
+
+A decision to wake an M is made under sched.lock (startm_locked), and the M leaves sched.midle in the
+same critical section, so checkdead never sees queued work with every M asleep while a wake-up is on
+its way; the thread is started or woken after the lock is released (mwake).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from ..errors import Deadlock, Throw
+from . import sched as _sched
+from . import stack
+from .m import M
+from .p import P, PStatus
+from .runq import runqempty
+from .tls import tls
+
+if TYPE_CHECKING:
+    from .g import G
+    from .sched import Sched
+
+MAX_MS = 10_000
+
+
+def acquirep(m: M, p: P) -> None:
+    """acquirep associates p with m; p must be IDLE and unowned."""
+    with p.lock:
+        if p.status != PStatus.IDLE or p.m is not None:
+            raise Throw(f"acquirep: P {p.id} is {p.status.name}, owned by {p.m!r}")
+        p.status = PStatus.RUNNING
+        p.m = m
+    m.p = p
+    s = _sched.cur
+    if s is not None:
+        if s.sysmon.deep:
+            s.sysmon.wake()
+        if s.tracer is not None:
+            s.tracer.proc_start(m, p)
+
+
+def releasep(m: M) -> P:
+    """releasep dissociates m from its P and returns the P, now IDLE."""
+    p = m.p
+    if p is None or p.m is not m or p.status != PStatus.RUNNING:
+        raise Throw(f"releasep: M {m.id} does not hold a running P ({p!r})")
+    with p.lock:
+        p.status = PStatus.IDLE
+        p.m = None
+    m.p = None
+    s = _sched.cur
+    if s is not None and s.tracer is not None:
+        s.tracer.proc_stop(m, p)
+    return p
+
+
+def pidleput(sched: Sched, p: P) -> None:
+    """pidleput puts p on the idle list; sched.lock held, p IDLE with an empty run queue."""
+    if not runqempty(p):
+        raise Throw(f"pidleput: P {p.id} has a non-empty run queue")
+    if p.status != PStatus.IDLE:
+        raise Throw(f"pidleput: P {p.id} is {p.status.name}")
+    sched.pidle.append(p)
+    sched.npidle += 1
+
+
+def pidleget(sched: Sched) -> P | None:
+    """pidleget takes a P off the idle list; sched.lock held."""
+    if not sched.pidle:
+        return None
+    sched.npidle -= 1
+    return sched.pidle.pop()
+
+
+def mstart(sched: Sched, m: M) -> None:
+    """mstart is an M thread's body: take the P it was started with and schedule until the end."""
+    tls.m = m
+    tls.sched = sched
+    try:
+        p = m.nextp
+        m.nextp = None
+        if p is not None:
+            acquirep(m, p)
+            sched.schedule(m)
+    except BaseException as e:  # a runtime bug; surface it from run()
+        sched.stop(error=e)
+    finally:
+        tls.m = None
+
+
+def newm(sched: Sched, p: P, spinning: bool) -> M:
+    """newm registers a new M (sched.lock held); the caller starts its thread after unlocking."""
+    if len(sched.allm) >= MAX_MS:
+        raise Throw(f"newm: thread limit exceeded ({MAX_MS} Ms, most of them in syscalls)")
+    m = M(len(sched.allm), sched.seed)
+    m.nextp = p
+    m.spinning = spinning
+    m.thread = threading.Thread(target=mstart, args=(sched, m), name=f"mn-M{m.id}", daemon=True)
+    sched.allm.append(m)
+    return m
+
+
+def startm(sched: Sched, p: P | None, spinning: bool) -> None:
+    """startm hands p (or an idle P) to an idle M, or a new one (Go's startm).
+
+    With spinning, the caller has already counted the M in nmspinning; if no P can be had the
+    count is given back.
+    """
+    with sched.lock:
+        picked = startm_locked(sched, p, spinning)
+    if picked is not None:
+        mwake(*picked)
+
+
+def startm_locked(sched: Sched, p: P | None, spinning: bool) -> tuple[M, bool] | None:
+    """startm_locked is startm's decision, made under sched.lock: it takes p (or an idle P) and an
+    idle M (or registers a new one) and returns (m, is_new) for mwake to start after unlocking.
+
+    Deciding under the lock matters: from then on the M no longer counts as idle, so checkdead
+    cannot see queued work with every M asleep while the wake-up is on its way.
+    """
+    if sched.stopping:
+        return None
+    if p is None:
+        p = pidleget(sched)
+        if p is None:
+            if spinning:
+                sched.nmspinning -= 1
+            return None
+    if sched.midle:
+        m = sched.midle.pop()
+        sched.nmidle -= 1
+        m.nextp = p
+        m.spinning = spinning
+        return m, False
+    return newm(sched, p, spinning), True
+
+
+def mwake(m: M, new: bool) -> None:
+    """mwake starts a new M's thread or wakes a sleeping one (Go's newm / notewakeup)."""
+    if new:
+        assert m.thread is not None
+        m.thread.start()
+    else:
+        m.park.release()
+
+
+def stopm(sched: Sched, m: M) -> bool:
+    """stopm puts m to sleep until startm hands it a P; False when the runtime stops instead."""
+    if m.p is not None or m.spinning:
+        raise Throw(f"stopm: M {m.id} still holds a P or is spinning")
+    with sched.lock:
+        if sched.stopping:
+            return False
+        sched.midle.append(m)
+        sched.nmidle += 1
+        dead = checkdead(sched)
+    if dead is not None:
+        sched.stop(error=dead)
+    m.park.acquire()
+    p = m.nextp
+    if p is None:
+        return False
+    m.nextp = None
+    acquirep(m, p)
+    return True
+
+
+def wakep(sched: Sched) -> None:
+    """wakep starts a spinning M if there is an idle P and no M is spinning already."""
+    if sched.nmspinning or not sched.npidle:  # racy hint; decided again under the lock
+        return
+    with sched.lock:
+        if sched.nmspinning or not sched.npidle:
+            return
+        sched.nmspinning += 1
+        sched.nspinstart += 1
+    startm(sched, None, True)
+
+
+def resetspinning(sched: Sched, m: M) -> None:
+    """resetspinning: m stopped spinning because it found work; pass the baton (step 2)."""
+    m.spinning = False
+    with sched.lock:
+        sched.nmspinning -= 1
+        if sched.nmspinning < 0:
+            raise Throw("resetspinning: negative nmspinning")
+    wakep(sched)
+
+
+def handoffp(sched: Sched, p: P, reason: str) -> None:
+    """handoffp finds a new owner for p, whose M is in a syscall (Go's handoffp)."""
+    sched.nhandoff += 1
+    tr = sched.tracer
+    if tr is not None:
+        tr.handoff(p, reason)
+    if not runqempty(p) or sched.runq:
+        startm(sched, p, False)
+        return
+    with sched.lock:
+        if sched.nmspinning + sched.npidle == 0:
+            sched.nmspinning += 1
+            spin = True
+        else:
+            spin = False
+            if not sched.runq:
+                pidleput(sched, p)
+                return
+    startm(sched, p, spin)
+
+
+def injectglist(sched: Sched, glist: list[G]) -> None:
+    """injectglist puts runnable Gs on the global queue in one batch and starts Ms for them."""
+    if not glist:
+        return
+    picked = []
+    with sched.lock:
+        sched.runq.extend(glist)
+        for _ in range(min(len(glist), sched.npidle)):
+            r = startm_locked(sched, None, False)
+            if r is None:
+                break
+            picked.append(r)
+    for r in picked:
+        mwake(*r)
+
+
+def checkdead(sched: Sched) -> Deadlock | None:
+    """checkdead reports a deadlock when no M runs and nothing can ever ready a G.
+
+    sched.lock held. Called whenever an M goes idle (Go: from mput). Ms in syscalls count as
+    running; timers and Gs parked on pollDescs can still ready Gs, so they rule a deadlock out.
+    """
+    if sched.stopping or sched.nmidle < len(sched.allm):
+        return None
+    if sched.runq:
+        raise Throw(f"checkdead: {len(sched.runq)} runnable goroutines on the global queue but no M running")
+    if sched.timers.pending() or sched.nnetpollwait or sched.netpoll.busy:
+        return None
+    with sched.allglock:
+        gs = list(sched.allgs.values())
+    if not gs:
+        raise Throw("checkdead: no goroutines left but the runtime was not stopped")
+    return Deadlock([stack.format_goroutine(g) for g in sorted(gs, key=lambda g: g.id)])

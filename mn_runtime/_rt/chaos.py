@@ -30,13 +30,14 @@ failure found by a seed sweep replays. What would otherwise depend on the wall c
   exitsyscall) nor retakes Ps from syscalls (a syscall runs inline, holding the P's place; a
   syscall that waits for another goroutine would therefore hang: do not replay such programs).
 - timers: the poller thread does not fire them (ReplayTimerHeap). The M fires them itself, one at a
-  time, only when it has nothing else to run, in the order of a virtual clock: a timer's virtual
-  deadline is the virtual time of the last timer fired plus its duration rounded to the
-  millisecond (ties: the order they were set). Real deadlines come from the wall clock, which
-  advances with the program's own run time, so ordering by them would differ between runs. The M
+  time, by a virtual clock that advances VIRTUAL_TICK per schedule and jumps to the next deadline
+  when the M has nothing else to run. A timer's virtual deadline is the virtual time when it was
+  set plus its duration rounded to the millisecond (ties: the order they were set). Real
+  deadlines come from the wall clock, which advances with the program's own run time, so
+  ordering by them would differ between runs. The M
   still waits for the real deadline, so no timer fires early; one may fire later than in a plain
-  run (after a timer with an earlier virtual deadline). A goroutine that busy-polls with gosched
-  for a timer's effect never lets the timer fire.
+  run (after a timer with an earlier virtual deadline), and the M may wait for a real deadline
+  while other goroutines are runnable.
 - delayed wake-ups count schedules, not seconds.
 - the rngs: one for decisions on Ms, one for sysmon and one for the poller, so a spurious poller
   wake-up never shifts the Ms' sequence of draws.
@@ -81,6 +82,7 @@ SPURIOUS_MAX = 5e-3  # seconds: the longest early wake-up when the poller had no
 GLOBAL_PICK = 64  # take the random global G from the first this many
 IO_SLICE = 2e-3  # replay mode waits for a timer in slices this long while Gs wait on fds
 VIRTUAL_QUANTUM = 1e-3  # replay mode rounds timer durations to this for ordering
+VIRTUAL_TICK = 1e-5  # replay mode's virtual clock advances this much per schedule
 
 _MASK = (1 << 64) - 1
 
@@ -125,6 +127,17 @@ class ReplayTimerHeap(TimerHeap):
     def run_expired(self, now: float) -> int:
         return 0
 
+    def fire_due(self, sched: Sched, vclock: float) -> bool:
+        """fire_due (each schedule) advances the virtual clock to vclock and fires the earliest
+        timer if that makes it due; True if one fired."""
+        with self.lock:
+            if vclock > self.vnow:
+                self.vnow = vclock
+            key = self.next_when()
+            if key is None or key > self.vnow:
+                return False
+        return self.fire_next(sched)
+
     def fire_next(self, sched: Sched) -> bool:
         """fire_next (the M, out of work) waits for the real deadline of the timer with the
         earliest virtual key and fires it; False if no timer is pending."""
@@ -140,7 +153,7 @@ class ReplayTimerHeap(TimerHeap):
                     t.pending = False
                     self.npending -= 1
                     t.seq += 1
-                    self.vnow = key
+                    self.vnow = max(self.vnow, key)
                     if t.period > 0:
                         self._pushv(t, time.monotonic() + t.period, key + t.period)
                     break
@@ -289,6 +302,9 @@ class Chaos:
         """find_runnable (top of sched.find_runnable): release held Gs that are due; maybe return
         a G taken from the global queue's head, ahead of the local queue."""
         due: list[G] | None = None
+        timers = self.timers
+        if timers is not None and timers.npending:
+            timers.fire_due(sched, self.tick * VIRTUAL_TICK)
         with self.lock:
             self.tick += 1
             if self.delayed:

@@ -131,7 +131,7 @@ def stats() -> dict[str, Any]:
         "gs_run": sum(p.ngrun for p in allp),
         "steals": sum(p.nsteal for p in allp),
         "global_takes": sum(p.nglobal for p in allp),
-        "syscalls": s.nsyscall,
+        "syscalls": sum(m.nsyscall for m in ms),
         "handoffs": s.nhandoff,
         "preempt_requests": s.npreempt,
         "spinning_starts": s.nspinstart,
@@ -140,7 +140,7 @@ def stats() -> dict[str, Any]:
         "netpoll_wakeups": np.nwakeups,
         "netpoll_batches": np.nbatches,
         "netpoll_injected": np.ninjected,
-        "netpoll_nonblocking": np.nnonblock,
+        "netpoll_nonblocking": sum(m.nnetpoll for m in ms),
         # batch_sizes[i] counts injected batches of 2**i .. 2**(i+1)-1 Gs (the last: 128 and more).
         "netpoll_batch_sizes": list(np.batchsizes),
         "latency": tr.latency().summary() if metrics else None,

@@ -73,6 +73,36 @@ def asyncio_yield(n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
+def mn_yield_rr(n: int, gs: int = 10, procs: int = 1) -> float:
+    """gs Gs each yielding n/gs times: every yield really switches to another G."""
+
+    async def w() -> None:
+        for _ in range(n // gs):
+            await mn.gosched()
+
+    async def main() -> None:
+        hs = [mn.go(w) for _ in range(gs)]
+        for h in hs:
+            await h.join()
+
+    t = time.perf_counter()
+    mn.run(main, procs=procs)
+    return n / (time.perf_counter() - t)
+
+
+def asyncio_yield_rr(n: int, gs: int = 10) -> float:
+    async def w() -> None:
+        for _ in range(n // gs):
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.gather(*(w() for _ in range(gs)))
+
+    t = time.perf_counter()
+    asyncio.run(main())
+    return n / (time.perf_counter() - t)
+
+
 # --- CPU-mixed jobs ---
 
 BLOB = os.urandom(2 << 20)
@@ -244,6 +274,13 @@ def main() -> None:
         median(lambda: asyncio_yield(n), r),
         "yields/s",
         "asyncio.sleep(0)",
+    )
+    row(
+        "gosched round-robin, 10 Gs, procs=1",
+        median(lambda: mn_yield_rr(n), r),
+        median(lambda: asyncio_yield_rr(n), r),
+        "yields/s",
+        "asyncio.sleep(0), 10 tasks",
     )
     jobs = 16 if a.quick else 64
     seq = median(lambda: seq_jobs(jobs), max(1, r // 2))

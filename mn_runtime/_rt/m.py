@@ -26,6 +26,8 @@ class M:
         "curg",
         "id",
         "insyscall",
+        "nsyscall",
+        "nnetpoll",
         "nextp",
         "ngrun",
         "oldp",
@@ -51,6 +53,9 @@ class M:
         self.ngrun = 0
         self.busy = 0.0
         self.insyscall = False
+        # Counters this M alone writes (no lock needed); stats() sums them over Ms.
+        self.nsyscall = 0
+        self.nnetpoll = 0  # non-blocking epoll polls that found work
 
     def __repr__(self) -> str:
         return f"<M {self.id} p={self.p.id if self.p else None} curg={self.curg.id if self.curg else None}>"

@@ -36,13 +36,12 @@ class Netpoller:
         self.backend = EpollBackend()
         self.busy = False
         self.thread = threading.Thread(target=self.loop, name="mn-netpoll", daemon=True)
-        # Statistics, written by the poller thread (and Ms for nonblocking polls), read racily.
+        # Statistics, written by the poller thread only, read racily (Ms count their own polls).
         self.nwakeups = 0
         self.nbatches = 0
         self.ninjected = 0
         self.nfdevents = 0
         self.batchsizes: list[int] = [0] * 8  # histogram by powers of two: 1, 2-3, 4-7, ...
-        self.nnonblock = 0
 
     def start(self) -> None:
         self.thread.start()
@@ -106,7 +105,9 @@ class Netpoller:
         self.backend.poll(0, glist, False)
         if not glist:
             return None
-        self.nnonblock += 1
+        m = tls.m
+        if m is not None:
+            m.nnetpoll += 1
         gp = glist.pop()
         if glist:
             injectglist(self.sched, glist)

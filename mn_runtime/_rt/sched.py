@@ -127,7 +127,6 @@ class Sched:
         # Counters written under sched.lock or by one thread; read racily by stats().
         self.nhandoff = 0
         self.npreempt = 0
-        self.nsyscall = 0
         self.ngcreated = 0
         self.nspinstart = 0
         from .netpoll import Netpoller

@@ -50,7 +50,7 @@ def entersyscall(sched: Sched, m: M, gp: G) -> None:
     m.p = None
     m.oldp = p
     m.insyscall = True
-    sched.nsyscall += 1
+    m.nsyscall += 1
     tr = sched.tracer
     if tr is not None:
         tr.go_syscall(m, gp)

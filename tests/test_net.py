@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -390,3 +391,40 @@ def test_parked_reader_is_not_a_deadlock_and_run_leaves_no_fd() -> None:
 def test_networking_needs_the_runtime() -> None:
     with pytest.raises(RuntimeError, match="needs a running runtime"):
         mn.net.listen("tcp", "127.0.0.1:0")
+
+
+def test_fd_readiness_noticed_while_every_running_m_is_busy() -> None:
+    """procs=2: one G computes without yielding on P0 while P1 is idle, so the poller thread is
+    not watching fds (a P runs) and no M runs out of work to poll them. sysmon's network poll
+    (after 10 ms without one) must ready the reader, which then runs on the idle P."""
+    r, w = os.pipe()
+    events: list[tuple[str, float]] = []
+
+    async def hog() -> None:
+        t = time.monotonic()
+        while time.monotonic() - t < 0.4:
+            pass
+        events.append(("hog done", time.monotonic()))
+
+    async def reader() -> None:
+        conn = mn.net.wrap_fd(r)
+        with conn:
+            data = await conn.read(10)
+        events.append((f"read {data!r}", time.monotonic()))
+
+    async def main() -> None:
+        g = mn.go(reader)
+        await mn.sleep(0.02)  # reader is parked in IO wait
+        h = mn.go(hog)
+        timer = threading.Timer(0.05, os.write, args=(w, b"ping"))
+        timer.start()
+        await g.join()
+        await h.join()
+        timer.join()
+
+    try:
+        mn.run(main, procs=2)
+    finally:
+        os.close(w)
+    names = [e[0] for e in events]
+    assert names == ["read b'ping'", "hog done"], events

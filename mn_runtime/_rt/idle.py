@@ -69,6 +69,9 @@ def pidleput(sched: Sched, p: P) -> None:
         raise Throw(f"pidleput: P {p.id} is {p.status.name}")
     sched.pidle.append(p)
     sched.npidle += 1
+    if sched.npidle == sched.procs and sched.nnetpollwait and not sched.netpoll.armed:
+        # The last running P stops: from now on only the poller thread can notice fd events.
+        sched.netpoll.wakeup()
 
 
 def pidleget(sched: Sched) -> P | None:
@@ -242,7 +245,7 @@ def checkdead(sched: Sched) -> Deadlock | None:
         return None
     if sched.runq:
         raise Throw(f"checkdead: {len(sched.runq)} runnable goroutines on the global queue but no M running")
-    if sched.timers.pending() or sched.nnetpollwait or sched.netpoll.busy:
+    if sched.timers.pending() or sched.nnetpollwait or sched.netpoll.busy or sched.sysmon.polling:
         return None
     with sched.allglock:
         gs = list(sched.allgs.values())

@@ -35,6 +35,8 @@ class Netpoller:
         self.sched = sched
         self.backend = EpollBackend()
         self.busy = False
+        # armed: the poller's current wait includes fd events (decided under sched.lock).
+        self.armed = False
         self.thread = threading.Thread(target=self.loop, name="mn-netpoll", daemon=True)
         # Statistics, written by the poller thread only, read racily (Ms count their own polls).
         self.nwakeups = 0
@@ -69,7 +71,12 @@ class Netpoller:
                 timeout = timers.wait_timeout()
                 if sched.chaos is not None:
                     timeout = sched.chaos.poll_timeout(timeout)
-                nfd = self.backend.poll(timeout, glist, True)
+                with sched.lock:
+                    # Wait for fd events only while no P runs: a running M polls them itself
+                    # when it runs out of work (and sysmon does after 10 ms). pidleput breaks
+                    # this wait when the last P goes idle, so the decision is never stale.
+                    arm = self.armed = sched.npidle == sched.procs
+                nfd = self.backend.poll(timeout, glist, True, arm)
                 timers.awake()
                 self.nwakeups += 1
                 if sched.stopping:

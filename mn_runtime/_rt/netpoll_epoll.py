@@ -10,6 +10,14 @@ nothing of Gs or run queues: pollDescs translate readiness into readied Gs.
 Each fd is registered once, edge-triggered, for both directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP |
 EPOLLET), as Go does. `fds` maps fd -> pollDesc under `lock`.
 
+Two epoll sets. `ep` holds the fds; `outer` holds the eventfd and `ep` itself (an epoll fd is
+readable while it has events queued). The poller thread waits on `outer`; Ms poll `ep` without
+blocking. While `ep` is *armed* in `outer` the poller thread wakes for fd events; while disarmed it
+wakes only for timers and breaks, and the running Ms pick fd events up themselves when they run
+out of work (Go: only an M with nothing to do blocks in netpoll). Under the GIL this matters: a
+poller thread woken for an event the running M is about to poll anyway needs the GIL to deliver
+it, and the hand-offs cost more than the event. netpoll.py decides when to arm (every P idle).
+
 Stale events. Go stores the pollDesc pointer and a sequence number in the epoll event, so an event
 for a closed fd whose number was reused is recognised. Python's epoll gives back only the fd
 number, so we use registration order instead: every register takes the next `regseq`, and each
@@ -26,6 +34,7 @@ from __future__ import annotations
 import os
 import select
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,7 +54,13 @@ class EpollBackend:
     def __init__(self) -> None:
         self.ep = select.epoll()
         self.efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self.ep.register(self.efd, select.EPOLLIN)
+        self.outer = select.epoll()
+        self.outer.register(self.efd, select.EPOLLIN)
+        self.outer.register(self.ep.fileno(), 0)  # disarmed until the poller arms it
+        # armed: whether the poller's wait includes fd events; written by the poller thread only
+        # (netpoll.py decides under sched.lock and stores its decision in Netpoller.armed).
+        self.armed = False
+        self.lastpoll = 0.0  # time.monotonic() of the last look at `ep` (under lock)
         self.lock = threading.Lock()
         self.fds: dict[int, Any] = {}
         self.break_pending = False
@@ -90,29 +105,43 @@ class EpollBackend:
         with self.lock:
             return self.fds.get(fd)
 
-    def poll(self, timeout: float | None, glist: list[G], drain: bool) -> int:
+    def poll(self, timeout: float | None, glist: list[G], drain: bool, arm: bool = True) -> int:
         """poll waits for events and hands each to its pollDesc; drain: this is the poller thread.
 
-        A non-blocking poll from an idle M (drain False, Go's netpoll(0) in findrunnable) is done
+        The poller thread waits on `outer` for at most timeout seconds; with arm, fd events wake
+        it too. A non-blocking poll from an idle M (drain False, Go's netpoll(0) in findrunnable) is done
         only when `mpoll` is set (the default, as Go; MN_NETPOLL_MPOLL=0 turns it off so that the
         poller thread alone delivers readiness). docs/benchmarks.md, Networking, has both measured.
         """
-        if not drain and not self.mpoll:
-            return 0
+        if not drain:
+            return self.collect(glist) if self.mpoll else 0
+        arm = arm or not self.mpoll
+        if arm != self.armed:
+            self.outer.modify(self.ep.fileno(), select.EPOLLIN if arm else 0)
+            self.armed = arm
+        n = 0
+        for fd, _ in self.outer.poll(-1 if timeout is None else timeout, 4):
+            if fd == self.efd:
+                try:
+                    os.eventfd_read(self.efd)
+                except BlockingIOError:
+                    pass
+                with self.lock:
+                    self.break_pending = False
+            else:
+                n += self.collect(glist)
+        return n
+
+    def collect(self, glist: list[G]) -> int:
+        """collect takes the fd events queued in `ep` now, without blocking, and hands each to its
+        pollDesc; returns how many. Any thread may call it (epoll_wait is thread-safe, and an
+        edge-triggered event goes to one caller)."""
         with self.lock:
             seq = self.regseq
-        events = self.ep.poll(-1 if timeout is None else timeout, 256)
+            self.lastpoll = time.monotonic()
+        events = self.ep.poll(0, 256)
         n = 0
         for fd, ev in events:
-            if fd == self.efd:
-                if drain:
-                    try:
-                        os.eventfd_read(self.efd)
-                    except BlockingIOError:
-                        pass
-                    with self.lock:
-                        self.break_pending = False
-                continue
             mode = 0
             if ev & _EV_READ:
                 mode |= MODE_READ
@@ -158,6 +187,7 @@ class EpollBackend:
                     closer()
                 except OSError:
                     pass
+        self.outer.close()
         self.ep.close()
         os.close(self.efd)
 

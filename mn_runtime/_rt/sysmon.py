@@ -23,12 +23,14 @@ from .p import PStatus
 from .runq import runqempty
 
 if TYPE_CHECKING:
+    from .g import G
     from .sched import Sched
 
 FORCE_PREEMPT_NS = 10e-3  # seconds a G may run before it is asked to yield (Go's forcePreemptNS)
 MIN_DELAY = 20e-6
 MAX_DELAY = 10e-3
 DEEP_DELAY = 1.0
+NETPOLL_EVERY = 10e-3  # seconds without a look at epoll before sysmon looks itself
 
 
 class Sysmon:
@@ -47,6 +49,8 @@ class Sysmon:
         self.schedtrace = 0.0  # seconds between schedtrace lines; 0 = off
         self.schedtrace_fn: object = None
         self.ticks = 0
+        self.nnetpoll = 0  # Gs readied by sysmon's own network polls
+        self.polling = False
 
     def start(self) -> None:
         self.thread.start()
@@ -86,7 +90,7 @@ class Sysmon:
                 break
             now = time.monotonic()
             self.ticks += 1
-            if self.retake(now) or woke:
+            if self.retake(now) + self.netpoll(now) or woke:
                 idle = 0
             else:
                 idle += 1
@@ -95,6 +99,30 @@ class Sysmon:
                 fn = self.schedtrace_fn
                 if callable(fn):
                     fn()
+
+    def netpoll(self, now: float) -> int:
+        """netpoll polls the network when Gs wait on fds, the poller thread is not watching them
+        (some P runs), and no M has looked for 10 ms (Go's sysmon does the same); returns how many
+        Gs it readied, injected into the global queue."""
+        sched = self.sched
+        np = sched.netpoll
+        if not sched.nnetpollwait or np.armed or now - np.backend.lastpoll < NETPOLL_EVERY:
+            return 0
+        from .idle import injectglist
+
+        glist: list[G] = []
+        # polling tells checkdead (under sched.lock) that readied Gs may be in transit here.
+        with sched.lock:
+            self.polling = True
+        try:
+            np.backend.collect(glist)
+            if glist:
+                self.nnetpoll += len(glist)
+                injectglist(sched, glist)
+        finally:
+            with sched.lock:
+                self.polling = False
+        return len(glist)
 
     def retake(self, now: float) -> int:
         """retake hands off Ps stuck in syscalls and flags Gs over their slice; returns how many."""

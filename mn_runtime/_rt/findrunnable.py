@@ -55,13 +55,19 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
             if gp is not None:
                 with sched.lock:
                     sched.runq.append(gp)
-        if p.schedtick % GLOBAL_POLL_TICKS == 0 and sched.runq:
-            with sched.lock:
-                gp = globrunqget(sched, p, 1)
-            if gp is not None:
-                if m.spinning:
-                    resetspinning(sched, m)
-                return gp, False
+        if p.schedtick % GLOBAL_POLL_TICKS == 0:
+            if sched.nnetpollwait:
+                # Look at the network now and then even with local work (Tokio's event_interval):
+                # with many busy connections the queues never run dry, and Gs whose fds became
+                # ready would otherwise wait for sysmon. They queue behind the global queue.
+                sched.netpoll.poll_inject()
+            if sched.runq:
+                with sched.lock:
+                    gp = globrunqget(sched, p, 1)
+                if gp is not None:
+                    if m.spinning:
+                        resetspinning(sched, m)
+                    return gp, False
         gp, inherit = runqget(p)
         if gp is not None:
             if m.spinning:

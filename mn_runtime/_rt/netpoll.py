@@ -120,6 +120,19 @@ class Netpoller:
             injectglist(self.sched, glist)
         return gp
 
+    def poll_inject(self) -> None:
+        """poll_inject: an M with work looks at the network anyway and queues what is ready on the
+        global queue (called every GLOBAL_POLL_TICKS schedules while Gs wait on fds)."""
+        from .idle import injectglist
+
+        glist: list[G] = []
+        self.backend.poll(0, glist, False)
+        if glist:
+            m = tls.m
+            if m is not None:
+                m.nnetpoll += 1
+            injectglist(self.sched, glist)
+
     def join(self) -> None:
         if self.thread.is_alive():
             self.thread.join()

@@ -232,7 +232,7 @@ def run_one(impl: str, clients: int, rounds: int) -> dict[str, float]:
 # --- idle connections ---
 
 
-def run_idle(n: int) -> dict[str, float]:
+def run_idle(n: int, procs: int = 1) -> dict[str, float]:
     import psutil
 
     import mn_runtime as mn
@@ -272,9 +272,15 @@ def run_idle(n: int) -> dict[str, float]:
         for g in gs:
             await g.join()
         ln.close()
-        return {"conns": n, "accept_s": dt, "accepts_per_s": n / dt, "bytes_per_conn": (rss1 - rss0) / n}
+        return {
+            "conns": n,
+            "procs": procs,
+            "accept_s": dt,
+            "accepts_per_s": n / dt,
+            "bytes_per_conn": (rss1 - rss0) / n,
+        }
 
-    return mn.run(main, procs=2)
+    return mn.run(main, procs=procs)
 
 
 def main() -> None:
@@ -284,13 +290,14 @@ def main() -> None:
     ap.add_argument("--impls", default="mn1,mn2,mn2-nompoll,asyncio,uvloop,gevent,threads")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--idle", type=int, default=0, help="measure N idle connections instead")
+    ap.add_argument("--procs", type=int, default=1, help="procs for --idle (default 1)")
     ap.add_argument("--one", nargs=3, metavar=("IMPL", "CLIENTS", "ROUNDS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
         print(json.dumps(run_one(a.one[0], int(a.one[1]), int(a.one[2]))))
         return
     if a.idle:
-        print(json.dumps(run_idle(a.idle)))
+        print(json.dumps(run_idle(a.idle, a.procs)))
         return
     env = dict(os.environ)
     for clients in (int(c) for c in a.clients.split(",")):

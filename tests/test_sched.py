@@ -528,3 +528,37 @@ def test_syscall_outcome_survives_losing_the_p(fails: bool) -> None:
     res, handoffs = mn.run(main, procs=1)
     assert handoffs >= 1
     assert res == ("caught [Errno 7] late failure" if fails else "late result")
+
+
+def test_spinning_m_does_not_spin_on_unstealable_runnext() -> None:
+    """A G in the runnext slot of a running P cannot be stolen. A spinning M must not take it for
+    stealable work and keep spinning (re-acquiring a P over and over) while the owner runs."""
+    from mn_runtime._rt import sched as _sched
+    from mn_runtime._rt.tracer import Tracer
+
+    class CountProcStarts(Tracer):
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.n = 0
+
+        def proc_start(self, m: object, p: object) -> None:
+            with self.lock:
+                self.n += 1
+
+    async def child() -> None:
+        return None
+
+    async def main() -> int:
+        s = _sched.cur
+        assert s is not None
+        counter = CountProcStarts()
+        s.tracer = counter
+        mn.go(child)  # into our P's runnext; wakep starts the other M spinning
+        t = time.monotonic()
+        while time.monotonic() - t < 0.3:  # never yield: the child stays in runnext
+            pass
+        s.tracer = None
+        return counter.n
+
+    n = mn.run(main, procs=2)
+    assert n < 20, f"the idle M acquired a P {n} times while nothing was stealable"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .idle import acquirep, pidleget, pidleput, releasep, resetspinning, stopm
-from .runq import globrunqget, runqempty, runqget, runqsteal
+from .runq import globrunqget, runqget, runqsteal, runqstealable
 
 if TYPE_CHECKING:
     from .g import G
@@ -112,7 +112,7 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
             with sched.lock:
                 sched.nmspinning -= 1
             # Step 3 of the protocol: look at every queue once more after we stopped counting.
-            if any(not runqempty(vp) for vp in sched.allp):
+            if any(runqstealable(vp) for vp in sched.allp):
                 with sched.lock:
                     p2 = pidleget(sched)
                     if p2 is not None:
@@ -144,7 +144,7 @@ def steal_work(sched: Sched, m: M, p: P) -> G | None:
                 continue
             if sched.chaos is not None and sched.chaos.skip_victim():
                 continue
-            if runqempty(victim):
+            if not runqstealable(victim):
                 continue
             before = len(p.runq)
             gp = runqsteal(p, victim, last)

@@ -78,6 +78,16 @@ def runqget(p: P) -> tuple[G | None, bool]:
     return None, False
 
 
+def runqstealable(p: P) -> bool:
+    """runqstealable: would runqsteal (in its last round) find anything on p? A racy hint.
+
+    The ring, or runnext of a P whose owner is not running. A spinning M must judge "is there work
+    to steal" by this, not by runqempty: a runnext it may not take would keep it spinning for as
+    long as the owner runs, burning the interpreter that the owner needs.
+    """
+    return bool(p.runq) or (p.runnext is not None and p.status is not _RUNNING)
+
+
 def runqempty(p: P) -> bool:
     return p.runnext is None and not p.runq
 

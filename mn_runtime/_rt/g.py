@@ -137,7 +137,9 @@ class G:
         # joiners: Gs parked in join() on this G; None once the G is dead (guarded by lock).
         self.joiners: list[G] | None = []
         self.parentid = 0
-        self.createdat = ""
+        # createdat: where go() was called, as (code, instruction offset), or a label ("run");
+        # stack.createdat_text renders it.
+        self.createdat: Any = ""
         self.name = name
         # selectdone is the "first waker wins" flag of a select in progress (Go's g.selectDone):
         # a Lock taken with acquire(blocking=False) is an atomic test-and-set without the GIL.

@@ -64,6 +64,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Coroutine
+from types import CodeType
 from typing import Any
 
 from ..errors import Throw
@@ -78,6 +79,7 @@ from .m import M
 from .p import P
 from .park import goready
 from .runq import RUNQ_SIZE, runqput
+from .stack import createdat_text
 from .syscall import syscall
 from .tls import tls
 from .tracer import Tracer
@@ -139,7 +141,7 @@ class Sched:
 
     # --- G creation and exit ---
 
-    def newproc(self, coro: Coroutine[Any, Any, Any], name: str, parent: G | None, where: str, main: bool = False) -> G:
+    def newproc(self, coro: Coroutine[Any, Any, Any], name: str, parent: G | None, where: Any, main: bool = False) -> G:
         """newproc makes a G for coro and puts it in the caller's runnext (Go's newproc).
 
         main marks run()'s G, whose exit ends the runtime; it is recorded before the G is queued,
@@ -193,7 +195,7 @@ class Sched:
         m.curg = None
         gp.status = GStatus.DEAD  # the G is gone; no transition of its can be observed any more
         if not isinstance(exc, Throw):
-            exc.add_note(f"raised in goroutine {gp.id} ({gp.name}), created at {gp.createdat or '?'}")
+            exc.add_note(f"raised in goroutine {gp.id} ({gp.name}), created at {createdat_text(gp) or '?'}")
         self.stop(error=exc)
 
     # --- the run loop ---
@@ -354,10 +356,12 @@ class Sched:
         self.done.set()
 
 
-def where(depth: int = 2) -> str:
-    """where names the caller's caller as file:line, for "created by" in goroutine dumps."""
+def where(depth: int = 2) -> tuple[CodeType, int] | str:
+    """where records the caller's caller for "created by" in goroutine dumps: its code object and
+    instruction offset, which stack.createdat_text turns into file:line only when a dump needs it
+    (reading f_lineno on every go() costs more than the rest of newproc's bookkeeping)."""
     try:
         f = sys._getframe(depth)
     except ValueError:
         return "?"
-    return f"{f.f_code.co_filename}:{f.f_lineno}"
+    return (f.f_code, f.f_lasti)

@@ -106,6 +106,20 @@ def format_goroutine(g: G, now: float | None = None, caller: G | None = None) ->
         lines.append(f"\t{f.f_code.co_filename}:{f.f_lineno}")
     if g.parentid or g.createdat:
         lines.append(f"created by goroutine {g.parentid}" if g.parentid else "created by mn_runtime.run")
-        if ":" in g.createdat:
-            lines.append(f"\t{g.createdat}")
+        text = createdat_text(g)
+        if ":" in text:
+            lines.append(f"\t{text}")
     return "\n".join(lines)
+
+
+def createdat_text(g: G) -> str:
+    """createdat_text is where g was created, as file:line (g.createdat holds the creator's code
+    object and instruction offset, or a label such as "run")."""
+    c = g.createdat
+    if isinstance(c, str):
+        return c
+    code, lasti = c
+    for start, end, line in code.co_lines():
+        if start <= lasti < end and line is not None:
+            return f"{code.co_filename}:{line}"
+    return f"{code.co_filename}:?"

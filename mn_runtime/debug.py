@@ -141,6 +141,8 @@ def stats() -> dict[str, Any]:
         "netpoll_batches": np.nbatches,
         "netpoll_injected": np.ninjected,
         "netpoll_nonblocking": sum(m.nnetpoll for m in ms),
+        # fd events handed to pollDescs by whoever polled: the poller thread, an M, or sysmon.
+        "netpoll_fd_events": np.backend.nevents,
         # batch_sizes[i] counts injected batches of 2**i .. 2**(i+1)-1 Gs (the last: 128 and more).
         "netpoll_batch_sizes": list(np.batchsizes),
         "latency": tr.latency().summary() if metrics else None,

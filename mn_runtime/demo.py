@@ -9,8 +9,9 @@ Four phases, each built to make one mechanism happen, each followed by what the 
      sysmon sees a P stuck in a syscall and hands it off to another M (handoffp);
   3. timers: many short sleeps; the poller thread wakes at each deadline and injects the woken
      goroutines in batches;
-  4. network: a loopback echo server and clients; goroutines park in "IO wait" and the poller
-     readies them when epoll reports their sockets (skipped where mn_runtime.net is missing).
+  4. network: a loopback echo server and clients; goroutines park in "IO wait" and epoll events
+     ready them: taken by running Ms' own non-blocking polls while Ps run, by the poller thread
+     when every P is idle (skipped where mn_runtime.net is missing).
 Then a table per P and per M, and the totals.
 """
 
@@ -27,7 +28,17 @@ from .runtime import go, gosched, run, sleep, syscall
 
 __all__ = ["main", "run_demo"]
 
-_COUNTERS = ("gs_run", "steals", "handoffs", "syscalls", "netpoll_wakeups", "netpoll_injected", "timers_fired")
+_COUNTERS = (
+    "gs_run",
+    "steals",
+    "handoffs",
+    "syscalls",
+    "netpoll_wakeups",
+    "netpoll_injected",
+    "netpoll_fd_events",
+    "netpoll_nonblocking",
+    "timers_fired",
+)
 
 
 def _cpu(n: int) -> int:
@@ -174,7 +185,7 @@ async def _demo(out: TextIO, quick: bool) -> dict[str, Any]:
         phases.append(
             (
                 "4. network",
-                "16 loopback echo clients and their server goroutines park in IO wait; epoll readies them",
+                "16 loopback echo clients and their server goroutines park in IO wait; epoll events ready them",
                 lambda: _network(16, 20 * scale),
             )
         )
@@ -189,8 +200,10 @@ async def _demo(out: TextIO, quick: bool) -> dict[str, Any]:
         d = _delta(before, debug.stats())
         say(
             f"   {dt * 1e3:7.1f} ms: {d['gs_run']} Gs run, {d['steals']} steals, {d['handoffs']} handoffs,"
-            f" {d['syscalls']} syscalls, {d['netpoll_wakeups']} netpoll wake-ups"
-            f" ({d['netpoll_injected']} Gs injected), {d['timers_fired']} timers fired\n"
+            f" {d['syscalls']} syscalls, {d['netpoll_fd_events']} fd events"
+            f" (taken in {d['netpoll_nonblocking']} polls by running Ms),"
+            f" {d['netpoll_wakeups']} poller wake-ups ({d['netpoll_injected']} Gs injected),"
+            f" {d['timers_fired']} timers fired\n"
         )
     final = debug.stats()
     say(summary_table(final))
@@ -215,8 +228,9 @@ def summary_table(st: dict[str, Any]) -> str:
         ("steals", st["steals"]),
         ("syscalls / handoffs", f"{st['syscalls']} / {st['handoffs']}"),
         ("preemption requests", st["preempt_requests"]),
-        ("netpoll wake-ups / batches", f"{st['netpoll_wakeups']} / {st['netpoll_batches']}"),
-        ("Gs readied by netpoll", st["netpoll_injected"]),
+        ("fd events / by Ms' polls", f"{st['netpoll_fd_events']} / {st['netpoll_nonblocking']}"),
+        ("poller wake-ups / batches", f"{st['netpoll_wakeups']} / {st['netpoll_batches']}"),
+        ("Gs injected by the poller", st["netpoll_injected"]),
         ("timers fired", st["timers_fired"]),
     ]
     if lat is not None and lat["count"]:

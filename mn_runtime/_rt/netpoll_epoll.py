@@ -69,6 +69,7 @@ class EpollBackend:
         # mpoll: whether idle Ms poll epoll themselves (see poll); MN_NETPOLL_MPOLL=0 turns it off.
         self.mpoll = os.environ.get("MN_NETPOLL_MPOLL", "1") != "0"
         self.nstale = 0  # ambiguous events re-armed instead of delivered (statistics)
+        self.nevents = 0  # fd events handed to pollDescs, by any thread (under lock)
 
     def register(self, fd: int, pd: Any) -> None:
         """register adds fd, whose readiness pd tracks, to the epoll set (Go's netpollopen)."""
@@ -157,6 +158,8 @@ class EpollBackend:
                     except OSError:
                         pass  # closed meanwhile: nothing left to deliver
                     continue
+                if pd is not None and mode:
+                    self.nevents += 1
             if pd is not None and mode:
                 n += 1
                 netpollready(glist, pd, mode)

@@ -41,9 +41,7 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
         if sched.chaos is not None:
             gp = sched.chaos.find_runnable(sched, p)
             if gp is not None:
-                if m.spinning:
-                    resetspinning(sched, m)
-                return gp, False
+                return found(sched, m, gp, False)
         if p.preempt:
             # The slice expired (sysmon's preemption request) while Gs kept handing it on through
             # runnext, each parking before it saw its flag. End the chain as Go's preemption
@@ -65,27 +63,19 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
                 with sched.lock:
                     gp = globrunqget(sched, p, 1)
                 if gp is not None:
-                    if m.spinning:
-                        resetspinning(sched, m)
-                    return gp, False
+                    return found(sched, m, gp, False)
         gp, inherit = runqget(p)
         if gp is not None:
-            if m.spinning:
-                resetspinning(sched, m)
-            return gp, inherit
+            return found(sched, m, gp, inherit)
         if sched.runq:
             with sched.lock:
                 gp = globrunqget(sched, p, 0)
             if gp is not None:
-                if m.spinning:
-                    resetspinning(sched, m)
-                return gp, False
+                return found(sched, m, gp, False)
         if sched.netpoll.has_waiters():
             gp = sched.netpoll.poll_nonblocking(p)
             if gp is not None:
-                if m.spinning:
-                    resetspinning(sched, m)
-                return gp, False
+                return found(sched, m, gp, False)
         if sched.procs > 1 and (m.spinning or 2 * sched.nmspinning < sched.procs - sched.npidle):
             if not m.spinning:
                 m.spinning = True
@@ -93,8 +83,7 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
                     sched.nmspinning += 1
             gp = steal_work(sched, m, p)
             if gp is not None:
-                resetspinning(sched, m)
-                return gp, False
+                return found(sched, m, gp, False)
         if sched.chaos is not None and sched.chaos.before_idle(sched):
             continue  # released held wake-ups or fired timers (replay mode): look again
         # Nothing anywhere: give up the P (Go: the tail of findRunnable).
@@ -104,9 +93,7 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
                 releasep(m)
                 pidleput(sched, p)
         if gp is not None:
-            if m.spinning:
-                resetspinning(sched, m)
-            return gp, False
+            return found(sched, m, gp, False)
         if m.spinning:
             m.spinning = False
             with sched.lock:
@@ -123,6 +110,13 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
                     continue
         if not stopm(sched, m):
             return None, False
+
+
+def found(sched: Sched, m: M, gp: G, inherit: bool) -> tuple[G, bool]:
+    """found hands gp to m; a spinning m stops spinning and passes the baton (protocol step 2)."""
+    if m.spinning:
+        resetspinning(sched, m)
+    return gp, inherit
 
 
 def steal_work(sched: Sched, m: M, p: P) -> G | None:

@@ -29,7 +29,7 @@ from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
 from ._rt.g import WaitReason
-from ._rt.park import gopark, goready, gosched
+from ._rt.park import gopark, goready, gosched, preempt_requested
 from ._rt.tls import tls
 from ._rt.waitq import Sudog, WaitQ, unlockf
 from .errors import ChannelClosed
@@ -120,11 +120,8 @@ class Chan(Generic[T]):
             if not sg.success:
                 raise ChannelClosed("send on closed channel")
             return
-        m = tls.m
-        if m is not None:
-            gp = m.curg
-            if gp is not None and gp.preempt:
-                await gosched()
+        if preempt_requested():
+            await gosched()
 
     def try_send(self, v: T) -> bool:
         """try_send sends v if that can happen without waiting; False otherwise (Go's select with
@@ -176,11 +173,8 @@ class Chan(Generic[T]):
             self.recvq.enqueue(sg)
             await gopark(unlockf, lock, _CHAN_RECEIVE)
             return sg.elem, sg.success
-        m = tls.m
-        if m is not None:
-            gp = m.curg
-            if gp is not None and gp.preempt:
-                await gosched()
+        if preempt_requested():
+            await gosched()
         return v, True
 
     def recv(self) -> Coroutine[Any, Any, T]:
@@ -226,11 +220,8 @@ class Chan(Generic[T]):
                     raise ChannelClosed("receive from closed channel")
                 raise StopAsyncIteration
             return sg.elem  # type: ignore[no-any-return]
-        m = tls.m
-        if m is not None:
-            gp = m.curg
-            if gp is not None and gp.preempt:
-                await gosched()
+        if preempt_requested():
+            await gosched()
         return v  # type: ignore[no-any-return]
 
     def try_recv(self) -> tuple[T | None, bool, bool]:

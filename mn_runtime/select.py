@@ -29,7 +29,7 @@ import threading
 from typing import Any
 
 from ._rt.g import WaitReason
-from ._rt.park import gopark, goready, gosched
+from ._rt.park import gopark, goready, gosched, preempt_requested
 from ._rt.tls import tls
 from ._rt.waitq import Sudog
 from .chan import Chan
@@ -125,16 +125,19 @@ async def select(*cases: Recv | Send, default: bool = False) -> tuple[int, Any, 
                 sgg = sg.g
                 sgg.param = sg
                 goready(sgg)
-                await _preempt_check()
+                if preempt_requested():
+                    await gosched()
                 return i, v, True
             if ch.buf:
                 v = ch.buf.popleft()
                 _unlockall(gp, locks)
-                await _preempt_check()
+                if preempt_requested():
+                    await gosched()
                 return i, v, True
             if ch.closed:
                 _unlockall(gp, locks)
-                await _preempt_check()
+                if preempt_requested():
+                    await gosched()
                 return i, None, False
         else:
             if ch.closed:
@@ -148,16 +151,19 @@ async def select(*cases: Recv | Send, default: bool = False) -> tuple[int, Any, 
                 rg = sg.g
                 rg.param = sg
                 goready(rg)
-                await _preempt_check()
+                if preempt_requested():
+                    await gosched()
                 return i, None, True
             if len(ch.buf) < ch._cap:
                 ch.buf.append(c.value)  # type: ignore[union-attr]
                 _unlockall(gp, locks)
-                await _preempt_check()
+                if preempt_requested():
+                    await gosched()
                 return i, None, True
     if default:
         _unlockall(gp, locks)
-        await _preempt_check()
+        if preempt_requested():
+            await gosched()
         return -1, None, False
     # 3. enqueue on every case and park
     sel = gp.selectdone
@@ -199,11 +205,3 @@ async def select(*cases: Recv | Send, default: bool = False) -> tuple[int, Any, 
     if not win.success:
         raise ChannelClosed("send on closed channel")
     return idx, None, True
-
-
-async def _preempt_check() -> None:
-    m = tls.m
-    if m is not None:
-        gp = m.curg
-        if gp is not None and gp.preempt:
-            await gosched()

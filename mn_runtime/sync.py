@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from ._rt.g import G, WaitReason
-from ._rt.park import gopark, goready, gosched
+from ._rt.park import gopark, goready, gosched, preempt_requested
 from ._rt.tls import tls
 from ._rt.waitq import Sudog, WaitQ, unlockf
 
@@ -37,14 +37,6 @@ def _curg(what: str) -> G:
     if gp is None:
         raise RuntimeError(f"{what} needs a goroutine: call it inside mn_runtime.run(main)")
     return gp
-
-
-async def _preempt_check() -> None:
-    m = tls.m
-    if m is not None:
-        gp = m.curg
-        if gp is not None and gp.preempt:
-            await gosched()
 
 
 def _readyall(sgs: list[Sudog]) -> None:
@@ -91,7 +83,8 @@ class WaitGroup:
         lk.acquire()
         if self._n == 0:
             lk.release()
-            await _preempt_check()
+            if preempt_requested():
+                await gosched()
             return
         try:
             gp = _curg("WaitGroup.wait()")
@@ -140,7 +133,8 @@ class Mutex:
         if not self._locked and not self._starving:
             self._locked = True
             lk.release()
-            await _preempt_check()
+            if preempt_requested():
+                await gosched()
             return
         try:
             gp = _curg("Mutex.lock()")
@@ -228,7 +222,8 @@ class RWMutex:
         if not self._writer and not self._wwait:
             self._readers += 1
             lk.release()
-            await _preempt_check()
+            if preempt_requested():
+                await gosched()
             return
         try:
             gp = _curg("RWMutex.rlock()")
@@ -257,7 +252,8 @@ class RWMutex:
         if not self._writer and self._readers == 0 and not self._wwait:
             self._writer = True
             lk.release()
-            await _preempt_check()
+            if preempt_requested():
+                await gosched()
             return
         try:
             gp = _curg("RWMutex.lock()")
@@ -333,7 +329,8 @@ class Once:
         lk.acquire()
         if self._done:
             lk.release()
-            await _preempt_check()
+            if preempt_requested():
+                await gosched()
             return
         if self._running:
             try:
@@ -461,7 +458,8 @@ class Semaphore:
         if self._size - self._cur >= w and not self._waiters:
             self._cur += w
             lk.release()
-            await _preempt_check()
+            if preempt_requested():
+                await gosched()
             return
         try:
             gp = _curg("Semaphore.acquire()")

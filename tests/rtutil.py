@@ -8,7 +8,7 @@ import threading
 import psutil
 
 from mn_runtime._rt.g import G, WaitReason
-from mn_runtime._rt.park import current_g, gopark, goready, gosched
+from mn_runtime._rt.park import gopark, goready, gosched, preempt_requested
 
 
 class Baton:
@@ -37,8 +37,7 @@ class Baton:
             else:
                 taken = False
         if taken:
-            g = current_g()
-            if g is not None and g.preempt:
+            if preempt_requested():
                 await gosched()
             return
         await gopark(self._commit, None, WaitReason.SEMACQUIRE)

@@ -30,7 +30,7 @@ from typing import Any
 
 from .g import G, WaitReason
 from .netpoll_epoll import MODE_READ, MODE_WRITE
-from .park import current_g, gopark, goready, gosched
+from .park import gopark, goready, gosched, preempt_requested
 from .polldesc import (
     POLL_ERR_CLOSING,
     POLL_NO_ERROR,
@@ -229,11 +229,8 @@ class FD:
                 await self.wait(mode)
         finally:
             self.unlock(mode)
-        if not parked:
-            # Completed without parking: honour a preemption request (see park.py).
-            g = current_g()
-            if g is not None and g.preempt:
-                await gosched()
+        if not parked and preempt_requested():  # completed without parking (see park.py)
+            await gosched()
         return r
 
     async def write_all(self, data: bytes | bytearray | memoryview, send: Callable[[Any], int]) -> int:
@@ -256,8 +253,6 @@ class FD:
                 await self.wait(MODE_WRITE)
         finally:
             self.unlock(MODE_WRITE)
-        if not parked:
-            g = current_g()
-            if g is not None and g.preempt:
-                await gosched()
+        if not parked and preempt_requested():
+            await gosched()
         return total

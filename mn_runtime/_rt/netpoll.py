@@ -104,17 +104,23 @@ class Netpoller:
         self.ninjected += n
         self.batchsizes[min(n.bit_length() - 1, 7)] += 1
 
+    def _mpoll(self) -> list[G]:
+        """_mpoll: an M looks at epoll without blocking (Go's netpoll(0)); the Gs it readied."""
+        glist: list[G] = []
+        self.backend.poll(0, glist, False)
+        if glist:
+            m = tls.m
+            if m is not None:
+                m.nnetpoll += 1
+        return glist
+
     def poll_nonblocking(self, p: P) -> G | None:
         """poll_nonblocking: an M out of work takes ready fds itself; one G to run, rest injected."""
         from .idle import injectglist
 
-        glist: list[G] = []
-        self.backend.poll(0, glist, False)
+        glist = self._mpoll()
         if not glist:
             return None
-        m = tls.m
-        if m is not None:
-            m.nnetpoll += 1
         gp = glist.pop()
         if glist:
             injectglist(self.sched, glist)
@@ -125,12 +131,8 @@ class Netpoller:
         global queue (called every GLOBAL_POLL_TICKS schedules while Gs wait on fds)."""
         from .idle import injectglist
 
-        glist: list[G] = []
-        self.backend.poll(0, glist, False)
+        glist = self._mpoll()
         if glist:
-            m = tls.m
-            if m is not None:
-                m.nnetpoll += 1
             injectglist(self.sched, glist)
 
     def join(self) -> None:

@@ -26,7 +26,7 @@ from .tls import tls
 from .traps import gosched_trap as gosched
 from .traps import park_trap as gopark
 
-__all__ = ["current_g", "gopark", "goready", "goready_into", "gosched"]
+__all__ = ["current_g", "gopark", "goready", "goready_into", "gosched", "preempt_requested"]
 
 
 def goready(gp: G) -> None:
@@ -58,6 +58,20 @@ def current_g() -> G | None:
     """current_g is the G running on this thread, or None off the runtime's Ms."""
     m = tls.m
     return m.curg if m is not None else None
+
+
+def preempt_requested() -> bool:
+    """preempt_requested: sysmon asked the running G to yield (cooperative preemption).
+
+    Every runtime operation that completes without parking ends with
+    `if preempt_requested(): await gosched()`, so Gs that never park still give up the P at their
+    next runtime call. A plain function, not a coroutine: the common answer costs no allocation.
+    """
+    m = tls.m
+    if m is None:
+        return False
+    gp = m.curg
+    return gp is not None and gp.preempt
 
 
 def goready_into(glist: list[G], gp: G) -> None:

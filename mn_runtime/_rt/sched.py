@@ -289,12 +289,7 @@ class Sched:
                             m.ngrun += 1
                             if not self.stopping:
                                 continue
-                        casgstatus(gp, RUNNING, RUNNABLE)
-                        m.curg = None
-                        if tr is not None:
-                            tr.go_sched(m, gp, gp.preempt)
-                        with self.lock:
-                            self.runq.append(gp)
+                        self.goschedimpl(m, gp, gp.preempt)
                         return
                     if kind is SYSCALL:
                         ok, val, exc = syscall(self, m, gp, trap[1], trap[2], trap[3])
@@ -308,13 +303,8 @@ class Sched:
                         if gp.preempt and exc is None:
                             # Honour a preemption request that came during the call (Go re-arms
                             # it in exitsyscall): yield before handing the result over.
-                            casgstatus(gp, RUNNING, RUNNABLE)
-                            m.curg = None
                             gp.sendval = val
-                            if tr is not None:
-                                tr.go_sched(m, gp, True)
-                            with self.lock:
-                                self.runq.append(gp)
+                            self.goschedimpl(m, gp, True)
                             return
                         continue
                 step = coro.throw
@@ -333,6 +323,16 @@ class Sched:
                 return
             gp = p.runnext  # the owner's alone while p is RUNNING (runq.py)
             p.runnext = None
+
+    def goschedimpl(self, m: M, gp: G, preempted: bool) -> None:
+        """goschedimpl: gp, running on m, yields to the back of the global queue (Go's goschedImpl)."""
+        casgstatus(gp, RUNNING, RUNNABLE)
+        m.curg = None
+        tr = self.tracer
+        if tr is not None:
+            tr.go_sched(m, gp, preempted)
+        with self.lock:
+            self.runq.append(gp)
 
     # --- stopping ---
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ._rt import chaos as _chaos
 from ._rt import sched as _sched
-from ._rt.g import G, GStatus, WaitReason
+from ._rt.g import G, WaitReason, abandon
 from ._rt.idle import pidleput
 from ._rt.park import goready
 from ._rt.runq import RUNQ_SIZE
@@ -208,9 +208,7 @@ def _shutdown(sched: Sched) -> None:
         left = list(sched.allgs.values())
         sched.allgs.clear()
     for gp in left:
-        with gp.lock:
-            gp.status = GStatus.DEAD  # abandoned: no M holds it any more, so no transition races
-            gp.joiners = None
+        abandon(gp)
         coro = gp.coro
         gp.coro = None
         if coro is not None:

@@ -13,7 +13,8 @@ DEAD      its coroutine returned, raised, or was abandoned when run() ended.
 
 Every change of `status` goes through `casgstatus`, which checks the old state under the G's lock and
 throws on an impossible transition, naming both states (Go's casgstatus / throw). The lock is what
-makes a double goready an error rather than a lost G, with or without the GIL.
+makes a double goready an error rather than a lost G, with or without the GIL. The one exception
+is `abandon`, which marks a G DEAD from any state when the runtime ends and no M will run it again.
 """
 
 from __future__ import annotations
@@ -201,3 +202,12 @@ def casgstatus(gp: G, old: GStatus, new: GStatus) -> None:
     lock.release()
     if new is WAITING:
         gp.waitsince = _monotonic()  # read only by dumps; a stale value there is harmless
+
+
+def abandon(gp: G) -> None:
+    """abandon marks gp DEAD from whatever state it is in, and drops its joiners: the one status
+    change outside casgstatus, made only when the runtime ends (a goroutine's exception ends it,
+    or run() returns) and no M will step gp again."""
+    with gp.lock:
+        gp.status = GStatus.DEAD
+        gp.joiners = None

@@ -70,7 +70,7 @@ from typing import Any
 from ..errors import Throw
 from .chaos import Chaos
 from .findrunnable import GLOBAL_POLL_TICKS, find_runnable
-from .g import DEAD, IDLE, RUNNABLE, RUNNING, WAITING, G, GStatus, WaitReason, casgstatus
+from .g import DEAD, IDLE, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, casgstatus
 from .idle import (
     injectglist,
     wakep,
@@ -193,7 +193,7 @@ class Sched:
     def gopanic(self, m: M, gp: G, exc: BaseException) -> None:
         """gopanic ends the runtime with exc, raised from gp (Go: an unrecovered panic)."""
         m.curg = None
-        gp.status = GStatus.DEAD  # the G is gone; no transition of its can be observed any more
+        abandon(gp)
         if not isinstance(exc, Throw):
             exc.add_note(f"raised in goroutine {gp.id} ({gp.name}), created at {createdat_text(gp) or '?'}")
         self.stop(error=exc)

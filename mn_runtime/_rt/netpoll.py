@@ -75,7 +75,8 @@ class Netpoller:
                     # Wait for fd events only while no P runs: a running M polls them itself
                     # when it runs out of work (and sysmon does after 10 ms). pidleput breaks
                     # this wait when the last P goes idle, so the decision is never stale.
-                    arm = self.armed = sched.npidle == sched.procs
+                    # MN_NETPOLL_MPOLL=0: Ms never poll, so the poller always watches fds.
+                    arm = self.armed = sched.npidle == sched.procs or not self.backend.mpoll
                 nfd = self.backend.poll(timeout, glist, True, arm)
                 timers.awake()
                 self.nwakeups += 1

@@ -116,7 +116,6 @@ class EpollBackend:
         """
         if not drain:
             return self.collect(glist) if self.mpoll else 0
-        arm = arm or not self.mpoll
         if arm != self.armed:
             self.outer.modify(self.ep.fileno(), select.EPOLLIN if arm else 0)
             self.armed = arm

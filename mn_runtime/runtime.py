@@ -188,12 +188,6 @@ def _run(
     return sched.result
 
 
-def _print_schedtrace(line: str) -> None:
-    import sys
-
-    print(line, file=sys.stderr, flush=True)
-
-
 def _shutdown(sched: Sched) -> None:
     """_shutdown joins every runtime thread, closes the poller's fds and abandons the Gs left."""
     with sched.lock:

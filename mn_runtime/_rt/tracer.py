@@ -173,9 +173,6 @@ class StatsTracer(Tracer):
             total.merge(h)
         return total
 
-    def _runnable(self, g: G) -> None:
-        g.runnabletime = self.clock()
-
     def _stop(self, m: M, now: float) -> None:
         t0 = self.mstart.pop(m.id, None)
         if t0 is not None:

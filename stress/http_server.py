@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from .serving import accept_loop
+
 MAX_HEADER = 8 * 1024
 HELLO = b"hello, world\n"
 _REASONS = {
@@ -146,20 +148,7 @@ async def serve_conn(c: object, opts: argparse.Namespace) -> None:
 
 
 async def serve(opts: argparse.Namespace) -> None:
-    import mn_runtime as mn
-
-    ln = mn.net.listen("tcp", opts.listen)
-    host, port = ln.addr[:2]
-    print(f"listening on {host}:{port}", flush=True)
-    while True:
-        try:
-            c = await ln.accept()
-        except OSError as e:
-            if isinstance(e, mn.net.ClosedError):
-                return
-            await mn.sleep(0.01)  # EMFILE and friends: back off, keep serving the others
-            continue
-        mn.go(serve_conn, c, opts)
+    await accept_loop(opts.listen, serve_conn, opts)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from .serving import accept_loop
+
 MAX_LINE = 64 * 1024
 
 
@@ -296,21 +298,7 @@ async def serve_conn(c: object, store: Store, opts: argparse.Namespace) -> None:
 
 
 async def serve(opts: argparse.Namespace) -> None:
-    import mn_runtime as mn
-
-    ln = mn.net.listen("tcp", opts.listen)
-    host, port = ln.addr[:2]
-    print(f"listening on {host}:{port}", flush=True)
-    store = Store()
-    while True:
-        try:
-            c = await ln.accept()
-        except OSError as e:  # EMFILE and friends: back off, keep serving the others
-            if isinstance(e, mn.net.ClosedError):
-                return
-            await mn.sleep(0.01)
-            continue
-        mn.go(serve_conn, c, store, opts)
+    await accept_loop(opts.listen, serve_conn, Store(), opts)
 
 
 def options(prog: str, argv: list[str] | None) -> argparse.Namespace:

@@ -29,7 +29,7 @@ from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
 from ._rt.g import WaitReason
-from ._rt.park import gopark, goready, gosched, preempt_requested
+from ._rt.park import gopark, gosched, preempt_requested
 from ._rt.tls import tls
 from ._rt.waitq import Sudog, WaitQ, unlockf
 from .errors import ChannelClosed
@@ -101,10 +101,7 @@ class Chan(Generic[T]):
         if rq.first is not None and (sg := rq.dequeue()) is not None:
             lock.release()
             sg.elem = v
-            sg.success = True
-            rg = sg.g
-            rg.param = sg
-            goready(rg)
+            sg.ready(True)
         elif len(self.buf) < self._cap:
             self.buf.append(v)
             lock.release()
@@ -137,10 +134,7 @@ class Chan(Generic[T]):
                     return True
                 return False
         sg.elem = v
-        sg.success = True
-        rg = sg.g
-        rg.param = sg
-        goready(rg)
+        sg.ready(True)
         return True
 
     # --- receive (Go's chanrecv) ---
@@ -153,10 +147,7 @@ class Chan(Generic[T]):
         if sq.first is not None and (sg := sq.dequeue()) is not None:
             v = self._recv_from(sg)
             lock.release()
-            sg.success = True
-            sgg = sg.g
-            sgg.param = sg
-            goready(sgg)
+            sg.ready(True)
         elif self.buf:
             v = self.buf.popleft()
             lock.release()
@@ -194,10 +185,7 @@ class Chan(Generic[T]):
         if sq.first is not None and (sg := sq.dequeue()) is not None:
             v = self._recv_from(sg)
             lock.release()
-            sg.success = True
-            sgg = sg.g
-            sgg.param = sg
-            goready(sgg)
+            sg.ready(True)
         elif self.buf:
             v = self.buf.popleft()
             lock.release()
@@ -240,10 +228,7 @@ class Chan(Generic[T]):
                     return None, False, True
                 return None, False, False
             v = self._recv_from(sg)
-        sg.success = True
-        sgg = sg.g
-        sgg.param = sg
-        goready(sgg)
+        sg.ready(True)
         return v, True, True
 
     def _recv_from(self, sg: Sudog) -> Any:
@@ -272,17 +257,13 @@ class Chan(Generic[T]):
             woken: list[Sudog] = []
             while (sg := self.recvq.dequeue()) is not None:
                 sg.elem = None
-                sg.success = False
                 woken.append(sg)
             while (sg := self.sendq.dequeue()) is not None:
                 sg.elem = None
-                sg.success = False
                 woken.append(sg)
         # Ready outside the lock, as Go: the woken Gs will take it again at once.
         for sg in woken:
-            g = sg.g
-            g.param = sg
-            goready(g)
+            sg.ready(False)
 
     # --- iteration: `async for v in ch` ends when the channel is closed and drained ---
 

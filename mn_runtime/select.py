@@ -29,7 +29,7 @@ import threading
 from typing import Any
 
 from ._rt.g import WaitReason
-from ._rt.park import gopark, goready, gosched, preempt_requested
+from ._rt.park import gopark, gosched, preempt_requested
 from ._rt.tls import tls
 from ._rt.waitq import Sudog
 from .chan import Chan
@@ -121,10 +121,7 @@ async def select(*cases: Recv | Send, default: bool = False) -> tuple[int, Any, 
             if sg is not None:
                 v = ch._recv_from(sg)
                 _unlockall(gp, locks)
-                sg.success = True
-                sgg = sg.g
-                sgg.param = sg
-                goready(sgg)
+                sg.ready(True)
                 if preempt_requested():
                     await gosched()
                 return i, v, True
@@ -147,10 +144,7 @@ async def select(*cases: Recv | Send, default: bool = False) -> tuple[int, Any, 
             if sg is not None:
                 _unlockall(gp, locks)
                 sg.elem = c.value  # type: ignore[union-attr]
-                sg.success = True
-                rg = sg.g
-                rg.param = sg
-                goready(rg)
+                sg.ready(True)
                 if preempt_requested():
                     await gosched()
                 return i, None, True

@@ -25,6 +25,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Throw
+from .park import goready
 
 if TYPE_CHECKING:
     from .g import G
@@ -55,6 +56,16 @@ class Sudog:
         self.next: Sudog | None = None
         self.prev: Sudog | None = None
         self.q: WaitQ | None = None
+
+    def ready(self, success: bool) -> None:
+        """ready ends the wait this sudog stands for: it records how (success: a transfer happened,
+        not a close) and readies its G, whose g.param names this sudog (the case that won a
+        select). Called after the queue's lock is released; the G reads what was written here once
+        it runs again (goready's status lock orders the writes first)."""
+        self.success = success
+        g = self.g
+        g.param = self
+        goready(g)
 
 
 class WaitQ:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import itertools
 import random
 import threading
 import time
+from typing import Any
 
 import pytest
 
 import mn_runtime as mn
+from mn_runtime._rt import sched as _sched
+from mn_runtime._rt.g import G, WaitReason
+from mn_runtime._rt.park import gopark, goready
+from mn_runtime._rt.timers import Timer
 from mn_runtime._rt.tls import tls
 
 from .rtutil import Baton, num_fds, runtime_threads
@@ -113,23 +117,41 @@ def test_timers_fire_in_order_and_never_early(procs: int) -> None:
         with lock:
             log.append((target, now))
 
-    async def main() -> list[tuple[float, float]]:
+    async def timed(d: float, log: list[tuple[float, float]], lock: threading.Lock) -> None:
+        # A runtime timer armed for a deadline this G knows exactly (mn.sleep reads the clock
+        # itself, a GIL hand-off after the caller's own reading).
+        when = time.monotonic() + d
+        t = Timer(goready, None)
+
+        def commit(gp: G, _: object) -> bool:
+            t.arg = gp
+            s = _sched.cur
+            assert s is not None
+            s.timers.add(t, when)
+            return True
+
+        await gopark(commit, None, WaitReason.SLEEP)
+        now = time.monotonic()
+        with lock:
+            log.append((when, now))
+
+    async def main(fn: Any) -> list[tuple[float, float]]:
         log: list[tuple[float, float]] = []
         lock = threading.Lock()
-        gs = [mn.go(sleeper, d, log, lock) for d in delays]
+        gs = [mn.go(fn, d, log, lock) for d in delays]
         for g in gs:
             await g.join()
         return log
 
-    log = mn.run(main, procs=procs)
-    assert len(log) == len(delays)
-    for target, woke in log:
-        assert woke >= target, f"timer fired {target - woke:.6f}s early"
+    for fn in (sleeper, timed):
+        log = mn.run(main, fn, procs=procs)
+        assert len(log) == len(delays)
+        for deadline, woke in log:
+            assert woke >= deadline, f"timer fired {deadline - woke:.6f}s early"
     if procs == 1:
-        # One M runs them in the order the poller injected them: deadline order.
-        targets = [t for t, _ in log]
-        for x, y in itertools.pairwise(targets):
-            assert x <= y + 50e-6, "timers fired out of deadline order"
+        # One M runs the Gs in the order the poller injected them: deadline order.
+        deadlines = [t for t, _ in log]
+        assert deadlines == sorted(deadlines), "timers fired out of deadline order"
 
 
 def test_syscall_handoff_lets_other_gs_run(switchinterval: float) -> None:
@@ -533,7 +555,6 @@ def test_syscall_outcome_survives_losing_the_p(fails: bool) -> None:
 def test_spinning_m_does_not_spin_on_unstealable_runnext() -> None:
     """A G in the runnext slot of a running P cannot be stolen. A spinning M must not take it for
     stealable work and keep spinning (re-acquiring a P over and over) while the owner runs."""
-    from mn_runtime._rt import sched as _sched
     from mn_runtime._rt.tracer import Tracer
 
     class CountProcStarts(Tracer):

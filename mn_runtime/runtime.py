@@ -63,10 +63,11 @@ def _resolve_procs(procs: object) -> int:
 
 
 _CO_COROUTINE = inspect.CO_COROUTINE
+_FunctionType = types.FunctionType
 
 
 def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: str) -> Coroutine[Any, Any, Any]:
-    if type(fn) is types.FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
+    if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
         return fn(*args, **kwargs)  # the common case: an async def function
     if inspect.iscoroutine(fn):
         if args or kwargs:

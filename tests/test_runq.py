@@ -127,9 +127,36 @@ def test_casgstatus_rejects_impossible_transitions() -> None:
         Throw, match=r"casgstatus: goroutine 1: bad transition WAITING -> RUNNABLE \(status is RUNNABLE\)"
     ):
         casgstatus(g, GStatus.WAITING, GStatus.RUNNABLE)
-    # Legal from the right state but not an allowed edge.
-    with pytest.raises(Throw, match="RUNNABLE -> DEAD"):
-        casgstatus(g, GStatus.RUNNABLE, GStatus.DEAD)
+
+
+def test_every_casgstatus_call_site_makes_a_legal_move() -> None:
+    """casgstatus checks the current state at run time; whether (old, new) is an allowed edge is
+    a property of the call site, so every call site in the package is checked here, once."""
+    import ast
+    import pathlib
+
+    import mn_runtime
+    from mn_runtime._rt.g import valid_transition
+
+    root = pathlib.Path(mn_runtime.__file__).parent
+    sites = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "casgstatus":
+                where = f"{path.name}:{node.lineno}"
+                assert len(node.args) == 3, where
+                names = []
+                for a in node.args[1:]:
+                    name = a.attr if isinstance(a, ast.Attribute) else getattr(a, "id", None)
+                    assert name in GStatus.__members__, f"{where}: not a GStatus constant: {ast.dump(a)}"
+                    names.append(GStatus[name])
+                assert valid_transition(*names), f"{where}: illegal move {names[0].name} -> {names[1].name}"
+                sites.append((where, names))
+    assert len(sites) >= 10, sites  # the scan found the runtime's call sites
+    moves = {(o, n) for _, (o, n) in sites}
+    assert (GStatus.WAITING, GStatus.RUNNABLE) in moves and (GStatus.RUNNING, GStatus.DEAD) in moves
+    assert not valid_transition(GStatus.RUNNABLE, GStatus.DEAD)
+    assert not valid_transition(GStatus.WAITING, GStatus.RUNNING)
 
 
 def test_casgstatus_double_ready_race_exactly_one_wins() -> None:

@@ -230,7 +230,10 @@ def test_rwmutex_writer_preference() -> None:
             await gr.join()
         return order
 
-    assert mn.run(main, procs=2) == ["w", "r0", "r1", "r2"]
+    order = mn.run(main, procs=2)
+    # The writer first; the readers it released then run in whatever order the scheduler picks
+    # (Go's Unlock readies them one by one, each into runnext).
+    assert order[0] == "w" and sorted(order[1:]) == ["r0", "r1", "r2"]
 
 
 def test_once(procs: int, switchinterval: float) -> None:

@@ -23,7 +23,6 @@ import enum
 import threading
 from collections.abc import Coroutine
 from contextvars import Context
-from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Throw
@@ -32,7 +31,7 @@ from .traps import park_trap
 if TYPE_CHECKING:
     from .m import M
 
-__all__ = ["G", "GStatus", "WaitReason", "casgstatus"]
+__all__ = ["G", "GStatus", "WaitReason", "casgstatus", "valid_transition"]
 
 
 class GStatus(enum.IntEnum):
@@ -160,10 +159,14 @@ class G:
 
     async def join(self) -> Any:
         """Wait for the goroutine to finish and return its function's result."""
+        lock = self.lock
         while True:
-            with self.lock:
-                if self.joiners is None:
-                    return self.result
+            lock.acquire()
+            done = self.joiners is None
+            result = self.result
+            lock.release()
+            if done:
+                return result
             await park_trap(_joincommit, self, _JOIN)
 
     def __repr__(self) -> str:
@@ -172,11 +175,13 @@ class G:
 
 def _joincommit(gp: G, target: G) -> bool:
     """_joincommit registers gp as a joiner of target; False (resume at once) if target is dead."""
-    with target.lock:
-        if target.joiners is None:
-            return False
-        target.joiners.append(gp)
-        return True
+    lock = target.lock
+    lock.acquire()
+    joiners = target.joiners
+    if joiners is not None:
+        joiners.append(gp)
+    lock.release()
+    return joiners is not None
 
 
 _JOIN = WaitReason.JOIN
@@ -191,17 +196,25 @@ DEAD = GStatus.DEAD
 
 
 def casgstatus(gp: G, old: GStatus, new: GStatus) -> None:
-    """casgstatus moves gp from old to new, or throws if gp is not in old or the move is illegal."""
+    """casgstatus moves gp from old to new, or throws if gp is not in old (Go's casgstatus).
+
+    Every call passes two of the module constants above, and tests/test_gstatus.py checks each
+    call site's pair against _VALID: an illegal move is a bug in the call site, found once by the
+    test, so the hot path checks only what can differ at run time (the current state).
+    """
     lock = gp.lock
     lock.acquire()
-    cur = gp.status
-    if cur is not old or not (_VALID[old] >> new) & 1:
+    if gp.status is not old:
+        cur = gp.status
         lock.release()
         raise Throw(f"casgstatus: goroutine {gp.id}: bad transition {old.name} -> {new.name} (status is {cur.name})")
     gp.status = new
     lock.release()
-    if new is WAITING:
-        gp.waitsince = _monotonic()  # read only by dumps; a stale value there is harmless
+
+
+def valid_transition(old: GStatus, new: GStatus) -> bool:
+    """valid_transition: may a G move from old to new? (the table casgstatus's callers obey)"""
+    return bool((_VALID[old] >> new) & 1)
 
 
 def abandon(gp: G) -> None:

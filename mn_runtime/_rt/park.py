@@ -29,8 +29,13 @@ from .traps import park_trap as gopark
 __all__ = ["current_g", "gopark", "goready", "goready_into", "gosched", "preempt_requested"]
 
 
-def goready(gp: G) -> None:
-    """goready makes gp, parked by gopark, runnable again; exactly once per gopark."""
+def goready(gp: G, next: bool = True) -> None:
+    """goready makes gp, parked by gopark, runnable again; exactly once per gopark.
+
+    next=False queues gp at the tail of the readier's ring instead of its runnext slot (Go's
+    ready(gp, next)): for a wake-up that hands over no work, where gp should not jump ahead of Gs
+    that are already runnable.
+    """
     casgstatus(gp, WAITING, RUNNABLE)
     m = tls.m
     s = _sched.cur
@@ -44,7 +49,7 @@ def goready(gp: G) -> None:
     if m is not None:
         p = m.p
         if p is not None:
-            if runqput(s, p, gp, True):
+            if runqput(s, p, gp, next):
                 wakep(s)
             return
     glist = tls.glist

@@ -46,10 +46,14 @@ def runqput(sched: Sched, p: P, gp: G, next: bool) -> bool:
         if old is None:
             return False
         gp = old  # kick the old runnext to the tail of the ring
-    with p.lock:
-        if len(p.runq) < p.runqcap:
-            p.runq.append(gp)
-            return True
+    lock = p.lock
+    lock.acquire()  # hot path: acquire/release cost half of a with block
+    q = p.runq
+    if len(q) < p.runqcap:
+        q.append(gp)
+        lock.release()
+        return True
+    lock.release()
     runqputslow(sched, p, gp)
     return True
 
@@ -72,10 +76,11 @@ def runqget(p: P) -> tuple[G | None, bool]:
         return gp, True
     if not p.runq:  # owner-only read: others never add
         return None, False
-    with p.lock:
-        if p.runq:
-            return p.runq.popleft(), False
-    return None, False
+    lock = p.lock
+    lock.acquire()
+    gp = p.runq.popleft() if p.runq else None
+    lock.release()
+    return gp, False
 
 
 def runqstealable(p: P) -> bool:

@@ -64,6 +64,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Coroutine
+from time import monotonic as _monotonic
 from types import CodeType
 from typing import Any
 
@@ -86,6 +87,7 @@ from .tracer import Tracer
 from .traps import GOSCHED, PARK, SYSCALL
 
 _ZERO = WaitReason.ZERO
+_copy_context = contextvars.copy_context
 
 # The one runtime of this process (None when none runs); see runtime.py.
 cur: Sched | None = None
@@ -147,15 +149,19 @@ class Sched:
         main marks run()'s G, whose exit ends the runtime; it is recorded before the G is queued,
         since an M may run it to completion before newproc returns.
         """
-        ctx = contextvars.copy_context()
-        with self.allglock:
-            self.goidgen += 1
-            gp = G(self.goidgen, coro, ctx, name)
-            self.allgs[gp.id] = gp
-            self.ngcreated += 1
+        gp = G(0, coro, _copy_context(), name)
+        gp.createdat = where
         if parent is not None:
             gp.parentid = parent.id
-        gp.createdat = where
+        lock = self.allglock
+        lock.acquire()  # hot path: acquire/release cost half of a with block
+        try:
+            self.goidgen += 1
+            gp.id = self.goidgen
+            self.allgs[gp.id] = gp
+            self.ngcreated += 1
+        finally:
+            lock.release()
         if main:
             self.maing = gp
         tr = self.tracer
@@ -173,20 +179,26 @@ class Sched:
     def goexit(self, m: M, gp: G, result: Any) -> None:
         """goexit ends gp after its coroutine returned result, and readies its joiners."""
         casgstatus(gp, RUNNING, DEAD)
-        with gp.lock:
-            gp.result = result
-            joiners = gp.joiners
-            gp.joiners = None
+        lock = gp.lock
+        lock.acquire()
+        gp.result = result
+        joiners = gp.joiners
+        gp.joiners = None
+        lock.release()
         gp.coro = None
         m.curg = None
-        with self.allglock:
+        lock = self.allglock
+        lock.acquire()
+        try:
             del self.allgs[gp.id]
+        finally:
+            lock.release()
         tr = self.tracer
         if tr is not None:
             tr.go_end(m, gp)
         if joiners:
             for j in joiners:
-                goready(j)
+                goready(j, False)
         if gp is self.maing:
             self.stop(result=result)
 
@@ -259,13 +271,14 @@ class Sched:
                 if type(trap) is tuple:
                     kind = trap[0]
                     if kind is PARK:
+                        _, commit, arg, reason = trap
                         casgstatus(gp, RUNNING, WAITING)
-                        gp.waitreason = trap[3]
+                        gp.waitreason = reason
+                        gp.waitsince = _monotonic()  # read only by dumps
                         m.curg = None
                         if tr is not None:
-                            tr.go_park(m, gp, trap[3])
-                        commit = trap[1]
-                        if commit is None or commit(gp, trap[2]):
+                            tr.go_park(m, gp, reason)
+                        if commit is None or commit(gp, arg):
                             break
                         # The commit found the wait already satisfied: resume at once (Go's
                         # park_m with a failed waitunlockf).

@@ -42,6 +42,10 @@ class Sudog:
     """
 
     __slots__ = ("c", "caseidx", "elem", "g", "isselect", "next", "prev", "q", "success", "ticket", "waitstart")
+    next: Sudog | None
+    prev: Sudog | None
+    ticket: int
+    waitstart: float
 
     def __init__(self, g: G, elem: Any = None, c: Any = None, isselect: bool = False, caseidx: int = -1) -> None:
         self.g = g
@@ -50,11 +54,9 @@ class Sudog:
         self.isselect = isselect
         self.caseidx = caseidx
         self.success = False
-        # ticket: a number the owner of the queue may use (a semaphore's weight).
-        self.ticket = 0
-        self.waitstart = 0.0
-        self.next: Sudog | None = None
-        self.prev: Sudog | None = None
+        # next and prev are set by whoever links sg into a queue and read only while `q` is set.
+        # ticket (a semaphore's weight) and waitstart (a mutex waiter's start) are set by the
+        # sync primitives that use them, before they enqueue the sudog.
         self.q: WaitQ | None = None
 
     def ready(self, success: bool) -> None:

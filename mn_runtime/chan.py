@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
+from ._rt.corofn import coroutine_function
 from ._rt.g import WaitReason
 from ._rt.park import gopark, gosched, preempt_requested
 from ._rt.tls import tls
@@ -168,6 +169,7 @@ class Chan(Generic[T]):
             await gosched()
         return v, True
 
+    @coroutine_function
     def recv(self) -> Coroutine[Any, Any, T]:
         """recv receives a value; raises ChannelClosed("receive from closed channel") once the
         channel is closed and drained (use recv_ok for Go's `v, ok := <-ch`)."""

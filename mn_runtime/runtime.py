@@ -19,6 +19,7 @@ from typing import Any
 
 from ._rt import chaos as _chaos
 from ._rt import sched as _sched
+from ._rt.corofn import is_coroutine_function
 from ._rt.g import G, WaitReason, abandon
 from ._rt.idle import pidleput
 from ._rt.park import goready
@@ -76,7 +77,7 @@ def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: s
         return fn
     if not callable(fn):
         raise TypeError(f"{who}() needs an async function or a coroutine object, got {type(fn).__name__}: {fn!r}")
-    if not inspect.iscoroutinefunction(fn) and isinstance(
+    if not is_coroutine_function(fn) and isinstance(
         fn, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.BuiltinMethodType)
     ):
         raise TypeError(
@@ -276,7 +277,7 @@ def syscall(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]
     P go to another thread meanwhile, and returns fn's result (or raises its exception)."""
     if not callable(fn):
         raise TypeError(f"syscall() needs a callable, got {type(fn).__name__}")
-    if inspect.iscoroutinefunction(fn):
+    if is_coroutine_function(fn):
         raise TypeError(f"syscall() runs blocking functions; {fn.__qualname__} is async: await it directly")
     _runtime()
     return syscall_trap(fn, args, kwargs)

@@ -87,6 +87,24 @@ def test_go_rejects_non_coroutines() -> None:
     assert "returned int, not a coroutine" in errs[4] or "plain function" in errs[4]
 
 
+def test_methods_that_return_coroutines_count_as_async_functions() -> None:
+    """Chan.recv and Conn.read/write are plain functions returning a coroutine (one coroutine per
+    call instead of two): go() takes them as async functions and syscall() refuses them."""
+
+    async def main() -> tuple[int, str]:
+        ch: mn.Chan[int] = mn.Chan()
+        g = mn.go(ch.recv)
+        await ch.send(7)
+        try:
+            await mn.syscall(ch.recv)
+        except TypeError as e:
+            err = str(e)
+        return await g.join(), err
+
+    v, err = mn.run(main, procs=2)
+    assert v == 7 and "syscall() runs blocking functions; Chan.recv is async" in err
+
+
 def test_go_accepts_coroutine_objects_and_kwargs() -> None:
     async def add(a: int, b: int = 0) -> int:
         return a + b

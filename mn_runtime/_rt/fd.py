@@ -107,6 +107,17 @@ class FD:
             self.unlock(mode)
             raise ClosedError()
 
+    def _trylock(self, mode: int) -> bool:
+        """_trylock is lock's fast path: a reference and mode's lock if free and not closing."""
+        mu = self.mu
+        mu.acquire()
+        ok = not self.closing and not self.held[mode]
+        if ok:
+            self.refs += 1
+            self.held[mode] = True
+        mu.release()
+        return ok
+
     def _lockcommit(self, gp: G, mode: int) -> bool:
         with self.mu:
             if not self.held[mode]:
@@ -119,13 +130,17 @@ class FD:
         """unlock hands mode's lock to the next waiter and drops the reference; the last reference
         of a closing FD closes the fd."""
         nxt: G | None = None
-        with self.mu:
+        mu = self.mu
+        mu.acquire()  # hot path (every I/O call): acquire/release cost half of a with block
+        try:
             q = self.waiters[mode]
             if q:
                 nxt = q.popleft()  # ownership passes directly: held stays True
             else:
                 self.held[mode] = False
             destroy = self._decref()
+        finally:
+            mu.release()
         if nxt is not None:
             goready(nxt)
         if destroy:
@@ -215,9 +230,13 @@ class FD:
 
     async def io(self, mode: int, fn: Callable[..., Any], *args: Any) -> Any:
         """io runs fn(*args) until it does not raise BlockingIOError, parking on EAGAIN."""
-        await self.lock(mode)
+        if not self._trylock(mode):
+            await self.lock(mode)
         try:
-            self.checkerr(mode)
+            pd = self.pd
+            err = netpollcheckerr(pd, mode)
+            if err != POLL_NO_ERROR:
+                raise _pollerr(err)
             parked = False
             while True:
                 try:
@@ -226,7 +245,10 @@ class FD:
                 except (BlockingIOError, InterruptedError):
                     pass
                 parked = True
-                await self.wait(mode)
+                while not await netpollblock(pd, mode):  # self.wait(mode), one coroutine less
+                    err = netpollcheckerr(pd, mode)
+                    if err != POLL_NO_ERROR:
+                        raise _pollerr(err)
         finally:
             self.unlock(mode)
         if not parked and preempt_requested():  # completed without parking (see park.py)
@@ -236,16 +258,24 @@ class FD:
     async def write_all(self, data: bytes | bytearray | memoryview, send: Callable[[Any], int]) -> int:
         """write_all writes all of data with send (a partial-write call), parking on EAGAIN; the write
         lock is held throughout so concurrent writes never interleave."""
-        view = memoryview(data).cast("B")
+        # bytes go to send as they are; anything else (and bytes after a partial write) through a
+        # byte-format memoryview, so slicing never copies.
+        view: Any = data if type(data) is bytes else memoryview(data).cast("B")
         total = len(view)
-        await self.lock(MODE_WRITE)
+        if not self._trylock(MODE_WRITE):
+            await self.lock(MODE_WRITE)
         try:
             self.checkerr(MODE_WRITE)
             parked = False
             off = 0
             while off < total:
                 try:
-                    off += send(view[off:])
+                    if off:
+                        if type(view) is bytes:
+                            view = memoryview(view)
+                        off += send(view[off:])
+                    else:
+                        off += send(view)
                     continue
                 except (BlockingIOError, InterruptedError):
                     pass

@@ -23,7 +23,7 @@ import enum
 import threading
 from collections.abc import Coroutine
 from contextvars import Context
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import Throw
 from .traps import park_trap
@@ -31,7 +31,7 @@ from .traps import park_trap
 if TYPE_CHECKING:
     from .m import M
 
-__all__ = ["G", "GStatus", "WaitReason", "casgstatus", "valid_transition"]
+__all__ = ["G", "GStatus", "WaitReason", "badgstatus", "casgstatus", "valid_transition"]
 
 
 class GStatus(enum.IntEnum):
@@ -198,18 +198,27 @@ DEAD = GStatus.DEAD
 def casgstatus(gp: G, old: GStatus, new: GStatus) -> None:
     """casgstatus moves gp from old to new, or throws if gp is not in old (Go's casgstatus).
 
-    Every call passes two of the module constants above, and tests/test_gstatus.py checks each
-    call site's pair against _VALID: an illegal move is a bug in the call site, found once by the
-    test, so the hot path checks only what can differ at run time (the current state).
+    Every call passes two of the module constants above, and tests/test_runq.py checks each call
+    site's pair against _VALID: an illegal move is a bug in the call site, found once by the test,
+    so the hot path checks only what can differ at run time (the current state).
+
+    The three moves of every park/ready cycle (RUNNABLE -> RUNNING and RUNNING -> WAITING in
+    sched.execute, WAITING -> RUNNABLE in park.goready) inline this body, lock and all, because a
+    Python call costs as much as the rest of it; each copy ends in badgstatus on a mismatch, and
+    the same test holds those sites to the same table.
     """
     lock = gp.lock
     lock.acquire()
     if gp.status is not old:
-        cur = gp.status
         lock.release()
-        raise Throw(f"casgstatus: goroutine {gp.id}: bad transition {old.name} -> {new.name} (status is {cur.name})")
+        badgstatus(gp, old, new)
     gp.status = new
     lock.release()
+
+
+def badgstatus(gp: G, old: GStatus, new: GStatus) -> NoReturn:
+    """badgstatus throws for a move from old to new that found gp in another state."""
+    raise Throw(f"casgstatus: goroutine {gp.id}: bad transition {old.name} -> {new.name} (status is {gp.status.name})")
 
 
 def valid_transition(old: GStatus, new: GStatus) -> bool:

@@ -19,12 +19,15 @@ or on the global queue otherwise.
 from __future__ import annotations
 
 from . import sched as _sched
-from .g import RUNNABLE, WAITING, G, casgstatus
+from .g import RUNNABLE, WAITING, G, badgstatus, casgstatus
 from .idle import injectglist, wakep
+from .p import PStatus
 from .runq import runqput
 from .tls import tls
 from .traps import gosched_trap as gosched
 from .traps import park_trap as gopark
+
+_P_RUNNING = PStatus.RUNNING
 
 __all__ = ["current_g", "gopark", "goready", "goready_into", "gosched", "preempt_requested"]
 
@@ -36,7 +39,13 @@ def goready(gp: G, next: bool = True) -> None:
     ready(gp, next)): for a wake-up that hands over no work, where gp should not jump ahead of Gs
     that are already runnable.
     """
-    casgstatus(gp, WAITING, RUNNABLE)
+    lk = gp.lock
+    lk.acquire()
+    if gp.status is not WAITING:  # casgstatus(gp, WAITING, RUNNABLE), inlined (see g.py)
+        lk.release()
+        badgstatus(gp, WAITING, RUNNABLE)
+    gp.status = RUNNABLE
+    lk.release()
     m = tls.m
     s = _sched.cur
     if s is None:
@@ -49,6 +58,9 @@ def goready(gp: G, next: bool = True) -> None:
     if m is not None:
         p = m.p
         if p is not None:
+            if next and p.runnext is None and p.status is _P_RUNNING and s.chaos is None:
+                p.runnext = gp  # runqput's first case, inlined: the hottest wake-up of all
+                return
             if runqput(s, p, gp, next):
                 wakep(s)
             return

@@ -75,6 +75,8 @@ class _Sentinel:
         return self.name
 
 
+_IO_WAIT = WaitReason.IO_WAIT
+
 PD_READY: Any = _Sentinel("pdReady")
 PD_WAIT: Any = _Sentinel("pdWait")
 
@@ -134,34 +136,27 @@ def _addwaiters(pd: PollDesc, delta: int) -> None:
     s = pd.sched
     if s is None:
         return
-    with s.lock:
-        s.nnetpollwait += delta
-        if s.nnetpollwait < 0:
-            raise Throw("netpollunblock: negative nnetpollwait")
-        if delta < 0 and tls.glist is not None:
-            # The poller thread holds this G in its batch until injectglist: not a deadlock.
-            s.netpoll.busy = True
+    lock = s.lock
+    lock.acquire()  # hot path (twice per parked I/O): acquire/release cost half of a with block
+    n = s.nnetpollwait = s.nnetpollwait + delta
+    if delta < 0 and tls.glist is not None:
+        # The poller thread holds this G in its batch until injectglist: not a deadlock.
+        s.netpoll.busy = True
+    lock.release()
+    if n < 0:
+        raise Throw("netpollunblock: negative nnetpollwait")
 
 
 # --- the state machine ---
-
-
-def _sem(pd: PollDesc, mode: int) -> Any:
-    return pd.rg if mode == MODE_READ else pd.wg
-
-
-def _setsem(pd: PollDesc, mode: int, v: Any) -> None:
-    if mode == MODE_READ:
-        pd.rg = v
-    else:
-        pd.wg = v
+# The semaphore of a mode is pd.rg (MODE_READ) or pd.wg (MODE_WRITE), read and written inline
+# (`pd.rg if mode == MODE_READ else pd.wg`): a helper call would cost more than the transition.
 
 
 def netpollcheckerr(pd: PollDesc, mode: int) -> int:
     """netpollcheckerr says whether a wait in mode must fail: closing, or deadline passed."""
     if pd.closing:
         return POLL_ERR_CLOSING
-    if (mode == MODE_READ and pd.rd < 0) or (mode == MODE_WRITE and pd.wd < 0):
+    if (pd.rd if mode == MODE_READ else pd.wd) < 0:
         return POLL_ERR_TIMEOUT
     return POLL_NO_ERROR
 
@@ -169,12 +164,21 @@ def netpollcheckerr(pd: PollDesc, mode: int) -> int:
 def netpollblockcommit(gp: G, arg: tuple[PollDesc, int]) -> bool:
     """netpollblockcommit runs on the M after gp parked: PD_WAIT -> gp, or False to resume gp."""
     pd, mode = arg
-    with pd.lock:
-        if _sem(pd, mode) is not PD_WAIT:
-            return False  # readied or unblocked between netpollblock and the park
-        _setsem(pd, mode, gp)
+    lock = pd.lock
+    lock.acquire()
+    try:
+        if mode == MODE_READ:
+            if pd.rg is not PD_WAIT:
+                return False  # readied or unblocked between netpollblock and the park
+            pd.rg = gp
+        else:
+            if pd.wg is not PD_WAIT:
+                return False
+            pd.wg = gp
         _addwaiters(pd, 1)
         return True
+    finally:
+        lock.release()
 
 
 async def netpollblock(pd: PollDesc, mode: int, waitio: bool = False) -> bool:
@@ -183,20 +187,36 @@ async def netpollblock(pd: PollDesc, mode: int, waitio: bool = False) -> bool:
     False means the G was woken by a deadline or a close (or not parked because one was already
     in force): the caller checks netpollcheckerr, as Go's poll_runtime_pollWait does.
     """
-    with pd.lock:
-        v = _sem(pd, mode)
-        if v is PD_READY:
-            _setsem(pd, mode, None)
-            return True
-        if v is not None:
-            raise Throw(f"netpollblock: double wait on fd {pd.fd} ({'read' if mode == MODE_READ else 'write'})")
-        _setsem(pd, mode, PD_WAIT)
-        park = waitio or netpollcheckerr(pd, mode) == POLL_NO_ERROR
+    read = mode == MODE_READ
+    lock = pd.lock
+    lock.acquire()
+    v = pd.rg if read else pd.wg
+    if v is PD_READY:
+        if read:
+            pd.rg = None
+        else:
+            pd.wg = None
+        lock.release()
+        return True
+    if v is not None:
+        lock.release()
+        raise Throw(f"netpollblock: double wait on fd {pd.fd} ({'read' if read else 'write'})")
+    if read:
+        pd.rg = PD_WAIT
+    else:
+        pd.wg = PD_WAIT
+    park = waitio or netpollcheckerr(pd, mode) == POLL_NO_ERROR
+    lock.release()
     if park:
-        await gopark(netpollblockcommit, (pd, mode), WaitReason.IO_WAIT)
-    with pd.lock:
-        old = _sem(pd, mode)
-        _setsem(pd, mode, None)
+        await gopark(netpollblockcommit, (pd, mode), _IO_WAIT)
+    lock.acquire()
+    if read:
+        old = pd.rg
+        pd.rg = None
+    else:
+        old = pd.wg
+        pd.wg = None
+    lock.release()
     if old is not None and old is not PD_READY and old is not PD_WAIT:
         raise Throw(f"netpollblock: corrupted polldesc on fd {pd.fd}: {old!r} after wake-up")
     return old is PD_READY
@@ -207,26 +227,35 @@ def netpollunblock(pd: PollDesc, mode: int, ioready: bool) -> G | None:
 
     Returns the parked G to ready, if any; the caller readies it after dropping pd.lock.
     """
-    old = _sem(pd, mode)
+    read = mode == MODE_READ
+    old = pd.rg if read else pd.wg
     if old is PD_READY:
         return None
     if old is None and not ioready:
         return None  # nothing to wake; a deadline or close leaves no trace for a later wait
-    _setsem(pd, mode, PD_READY if ioready else None)
+    new = PD_READY if ioready else None
+    if read:
+        pd.rg = new
+    else:
+        pd.wg = new
     if old is None or old is PD_WAIT:
         return None  # the G will find the new value in netpollblockcommit and not park
     _addwaiters(pd, -1)
-    return old
+    return old  # type: ignore[no-any-return]
 
 
 def netpollready(glist: list[G], pd: PollDesc, mode: int) -> None:
     """netpollready (called by the backend for an fd event) readies pd's waiters into glist."""
     rg = wg = None
-    with pd.lock:
+    lock = pd.lock
+    lock.acquire()
+    try:
         if mode & MODE_READ:
             rg = netpollunblock(pd, MODE_READ, True)
         if mode & MODE_WRITE:
             wg = netpollunblock(pd, MODE_WRITE, True)
+    finally:
+        lock.release()
     if rg is not None:
         goready_into(glist, rg)
     if wg is not None:

@@ -71,7 +71,7 @@ from typing import Any
 from ..errors import Throw
 from .chaos import Chaos
 from .findrunnable import GLOBAL_POLL_TICKS, find_runnable
-from .g import DEAD, IDLE, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, casgstatus
+from .g import DEAD, IDLE, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, badgstatus, casgstatus
 from .idle import (
     injectglist,
     wakep,
@@ -235,7 +235,13 @@ class Sched:
         tr = self.tracer
         chaos = self.chaos
         while True:  # one pass per G run on this M without returning to schedule
-            casgstatus(gp, RUNNABLE, RUNNING)
+            lk = gp.lock
+            lk.acquire()
+            if gp.status is not RUNNABLE:  # casgstatus(gp, RUNNABLE, RUNNING), inlined (see g.py)
+                lk.release()
+                badgstatus(gp, RUNNABLE, RUNNING)
+            gp.status = RUNNING
+            lk.release()
             p.ngrun += 1
             m.ngrun += 1
             gp.preempt = False
@@ -272,7 +278,13 @@ class Sched:
                     kind = trap[0]
                     if kind is PARK:
                         _, commit, arg, reason = trap
-                        casgstatus(gp, RUNNING, WAITING)
+                        lk = gp.lock
+                        lk.acquire()
+                        if gp.status is not RUNNING:  # casgstatus(gp, RUNNING, WAITING), inlined
+                            lk.release()
+                            badgstatus(gp, RUNNING, WAITING)
+                        gp.status = WAITING
+                        lk.release()
                         gp.waitreason = reason
                         gp.waitsince = _monotonic()  # read only by dumps
                         m.curg = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import sys
 import threading
 import types
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,7 +25,7 @@ from ._rt.g import G, WaitReason, abandon
 from ._rt.idle import pidleput
 from ._rt.park import goready
 from ._rt.runq import RUNQ_SIZE
-from ._rt.sched import Sched, where
+from ._rt.sched import Sched
 from ._rt.timers import Timer
 from ._rt.tls import tls
 from ._rt.traps import gosched_trap, park_trap, syscall_trap
@@ -65,6 +66,7 @@ def _resolve_procs(procs: object) -> int:
 
 _CO_COROUTINE = inspect.CO_COROUTINE
 _FunctionType = types.FunctionType
+_getframe = sys._getframe
 
 
 def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: str) -> Coroutine[Any, Any, Any]:
@@ -224,7 +226,10 @@ def go(fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any,
         raise RuntimeError("mn_runtime.go() called outside a running runtime: call it inside mn_runtime.run(main)")
     coro = _make_coro(fn, args, kwargs, "go")
     name = getattr(fn, "__qualname__", None) or getattr(coro, "__qualname__", "?")
-    return s.newproc(coro, name, m.curg, where(2))
+    # Where go() was called, as (code, instruction offset): reading f_lineno here would cost more
+    # than the rest of newproc; stack.createdat_text renders it only when a dump needs it.
+    f = _getframe(1)
+    return s.newproc(coro, name, m.curg, (f.f_code, f.f_lasti))
 
 
 def gosched() -> Awaitable[None]:

@@ -134,8 +134,9 @@ class G:
         # yield (cooperative preemption). A racy flag by design: a late read only delays the yield.
         self.preempt = False
         self.result: Any = None
-        # joiners: Gs parked in join() on this G; None once the G is dead (guarded by lock).
-        self.joiners: list[G] | None = []
+        # joiners: Gs parked in join() on this G: None (none yet), a list, or EXITED once the G
+        # has finished (guarded by lock). No list until someone joins: most Gs are never joined.
+        self.joiners: list[G] | tuple[()] | None = None
         self.parentid = 0
         # createdat: where go() was called, as (code, instruction offset), or a label ("run");
         # stack.createdat_text renders it.
@@ -162,7 +163,7 @@ class G:
         lock = self.lock
         while True:
             lock.acquire()
-            done = self.joiners is None
+            done = self.joiners is EXITED
             result = self.result
             lock.release()
             if done:
@@ -178,13 +179,18 @@ def _joincommit(gp: G, target: G) -> bool:
     lock = target.lock
     lock.acquire()
     joiners = target.joiners
-    if joiners is not None:
-        joiners.append(gp)
+    if joiners is None:
+        target.joiners = [gp]
+    elif joiners is not EXITED:
+        joiners.append(gp)  # type: ignore[union-attr]
     lock.release()
-    return joiners is not None
+    return joiners is not EXITED
 
 
 _JOIN = WaitReason.JOIN
+
+# EXITED in G.joiners: the G has finished; join() returns its result at once.
+EXITED: tuple[()] = ()
 
 # Module constants for the hot path: an Enum class attribute lookup costs more than the transition.
 IDLE = GStatus.IDLE
@@ -232,4 +238,4 @@ def abandon(gp: G) -> None:
     or run() returns) and no M will step gp again."""
     with gp.lock:
         gp.status = GStatus.DEAD
-        gp.joiners = None
+        gp.joiners = EXITED

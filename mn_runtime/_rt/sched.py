@@ -60,18 +60,16 @@ Locks and what they stand in for
 from __future__ import annotations
 
 import contextvars
-import sys
 import threading
 from collections import deque
 from collections.abc import Coroutine
 from time import monotonic as _monotonic
-from types import CodeType
 from typing import Any
 
 from ..errors import Throw
 from .chaos import Chaos
 from .findrunnable import GLOBAL_POLL_TICKS, find_runnable
-from .g import DEAD, IDLE, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, badgstatus, casgstatus
+from .g import DEAD, EXITED, IDLE, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, badgstatus, casgstatus
 from .idle import (
     injectglist,
     wakep,
@@ -183,7 +181,7 @@ class Sched:
         lock.acquire()
         gp.result = result
         joiners = gp.joiners
-        gp.joiners = None
+        gp.joiners = EXITED
         lock.release()
         gp.coro = None
         m.curg = None
@@ -379,14 +377,3 @@ class Sched:
         self.netpoll.wakeup()
         self.sysmon.wake()
         self.done.set()
-
-
-def where(depth: int = 2) -> tuple[CodeType, int] | str:
-    """where records the caller's caller for "created by" in goroutine dumps: its code object and
-    instruction offset, which stack.createdat_text turns into file:line only when a dump needs it
-    (reading f_lineno on every go() costs more than the rest of newproc's bookkeeping)."""
-    try:
-        f = sys._getframe(depth)
-    except ValueError:
-        return "?"
-    return (f.f_code, f.f_lasti)

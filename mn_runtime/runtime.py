@@ -229,7 +229,7 @@ def go(fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any,
     # Where go() was called, as (code, instruction offset): reading f_lineno here would cost more
     # than the rest of newproc; stack.createdat_text renders it only when a dump needs it.
     f = _getframe(1)
-    return s.newproc(coro, name, m.curg, (f.f_code, f.f_lasti))
+    return s.newproc(coro, name, m.curg, f.f_code, f.f_lasti)
 
 
 def gosched() -> Awaitable[None]:

@@ -93,6 +93,7 @@ class G:
         "__weakref__",
         "coro",
         "createdat",
+        "createdpc",
         "ctx",
         "id",
         "joiners",
@@ -114,13 +115,22 @@ class G:
         "waitsince",
     )
 
-    def __init__(self, gid: int, coro: Coroutine[Any, Any, Any], ctx: Context, name: str) -> None:
+    def __init__(
+        self,
+        gid: int,
+        coro: Coroutine[Any, Any, Any],
+        ctx: Context,
+        name: str,
+        createdat: Any = "",
+        createdpc: int = 0,
+        parentid: int = 0,
+    ) -> None:
         self.id = gid
         self.coro: Coroutine[Any, Any, Any] | None = coro
         self.ctx = ctx
-        self.status = GStatus.IDLE
+        self.status = IDLE
         self.lock = threading.Lock()
-        self.waitreason = WaitReason.ZERO
+        self.waitreason = _ZERO_REASON
         self.waitsince = 0.0
         self.m: M | None = None
         # param carries a value from the G that readies this one (Go's gp.param), e.g. the sudog
@@ -137,10 +147,12 @@ class G:
         # joiners: Gs parked in join() on this G: None (none yet), a list, or EXITED once the G
         # has finished (guarded by lock). No list until someone joins: most Gs are never joined.
         self.joiners: list[G] | tuple[()] | None = None
-        self.parentid = 0
-        # createdat: where go() was called, as (code, instruction offset), or a label ("run");
-        # stack.createdat_text renders it.
-        self.createdat: Any = ""
+        self.parentid = parentid
+        # createdat, createdpc: where go() was called, as the caller's code object and instruction
+        # offset (two fields, not a tuple: one object less per G), or a label ("run") and 0;
+        # stack.createdat_text renders them.
+        self.createdat: Any = createdat
+        self.createdpc = createdpc
         self.name = name
         # selectdone is the "first waker wins" flag of a select in progress (Go's g.selectDone):
         # a Lock taken with acquire(blocking=False) is an atomic test-and-set without the GIL.
@@ -188,6 +200,7 @@ def _joincommit(gp: G, target: G) -> bool:
 
 
 _JOIN = WaitReason.JOIN
+_ZERO_REASON = WaitReason.ZERO
 
 # EXITED in G.joiners: the G has finished; join() returns its result at once.
 EXITED: tuple[()] = ()

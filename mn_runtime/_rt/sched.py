@@ -77,7 +77,7 @@ from .idle import (
 from .m import M
 from .p import P
 from .park import goready
-from .runq import RUNQ_SIZE, runqput
+from .runq import RUNQ_SIZE, runqget, runqput
 from .stack import createdat_text
 from .syscall import syscall
 from .tls import tls
@@ -141,16 +141,17 @@ class Sched:
 
     # --- G creation and exit ---
 
-    def newproc(self, coro: Coroutine[Any, Any, Any], name: str, parent: G | None, where: Any, main: bool = False) -> G:
+    def newproc(
+        self, coro: Coroutine[Any, Any, Any], name: str, parent: G | None, where: Any, pc: int = 0, main: bool = False
+    ) -> G:
         """newproc makes a G for coro and puts it in the caller's runnext (Go's newproc).
 
-        main marks run()'s G, whose exit ends the runtime; it is recorded before the G is queued,
-        since an M may run it to completion before newproc returns.
+        where and pc are where go() was called (the caller's code object and instruction offset,
+        or a label and 0; stack.createdat_text renders them). main marks run()'s G, whose exit
+        ends the runtime; it is recorded before the G is queued, since an M may run it to
+        completion before newproc returns.
         """
-        gp = G(0, coro, _copy_context(), name)
-        gp.createdat = where
-        if parent is not None:
-            gp.parentid = parent.id
+        gp = G(0, coro, _copy_context(), name, where, pc, parent.id if parent is not None else 0)
         lock = self.allglock
         lock.acquire()  # hot path: acquire/release cost half of a with block
         try:
@@ -213,9 +214,22 @@ class Sched:
     def schedule(self, m: M) -> None:
         """schedule runs Gs on m until the runtime stops; m holds a P on entry."""
         while True:
-            gp, inherit = find_runnable(self, m)
+            p = m.p
+            gp = None
+            if not (
+                p is None
+                or self.stopping
+                or p.preempt
+                or m.spinning
+                or self.chaos is not None
+                or p.schedtick % GLOBAL_POLL_TICKS == 0
+            ):
+                # find_runnable's common case, called directly: nothing due but the local queue.
+                gp, inherit = runqget(p)
             if gp is None:
-                return
+                gp, inherit = find_runnable(self, m)
+                if gp is None:
+                    return
             self.execute(m, gp, inherit)
 
     def execute(self, m: M, gp: G, inherit: bool) -> None:

@@ -114,11 +114,11 @@ def format_goroutine(g: G, now: float | None = None, caller: G | None = None) ->
 
 def createdat_text(g: G) -> str:
     """createdat_text is where g was created, as file:line (g.createdat holds the creator's code
-    object and instruction offset, or a label such as "run")."""
-    c = g.createdat
-    if isinstance(c, str):
-        return c
-    code, lasti = c
+    object and g.createdpc the instruction offset, or createdat is a label such as "run")."""
+    code = g.createdat
+    if isinstance(code, str):
+        return code
+    lasti = g.createdpc
     for start, end, line in code.co_lines():
         if start <= lasti < end and line is not None:
             return f"{code.co_filename}:{line}"

@@ -432,6 +432,32 @@ def test_preempt_request_after_long_slice() -> None:
     assert order.index("other") < order.index("hog-after")
 
 
+def test_preempt_at_a_channel_operation_that_does_not_park() -> None:
+    """A G that only does channel operations that never park (cap-1 send then recv) is flagged by
+    sysmon and yields at one of them (preempt_requested), so main, readied by its timer, runs."""
+
+    async def hog(ch: mn.Chan[int], stop: list[bool]) -> int:
+        n = 0
+        while not stop[0]:
+            await ch.send(n)
+            await ch.recv()
+            n += 1
+            if n >= 3_000_000:
+                return -1  # never preempted: seconds of looping
+        return n
+
+    async def main() -> tuple[int, int]:
+        stop = [False]
+        h = mn.go(hog, mn.Chan(1), stop)
+        await mn.sleep(0.05)  # hog holds the only P; this wake-up needs it to yield
+        stop[0] = True
+        return await h.join(), mn.stats()["preempt_requests"]
+
+    for _ in range(3):
+        n, npre = mn.run(main, procs=1)
+        assert n > 0 and npre >= 1
+
+
 def test_join_returns_value_and_done_flag() -> None:
     async def val(x: int) -> int:
         await mn.sleep(0.001)

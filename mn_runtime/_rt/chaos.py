@@ -209,6 +209,9 @@ class Chaos:
             sched.timers = self.timers
         sched.chaos = self
         last = self
+        from . import park
+
+        park.anypreempt = True  # chaos sets G preempt flags from the Ms (park.py's note)
 
     def now(self) -> float:
         """now is time.monotonic() for computing timer deadlines; in replay mode it remembers the

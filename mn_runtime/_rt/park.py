@@ -83,12 +83,25 @@ def preempt_requested() -> bool:
     Every runtime operation that completes without parking ends with
     `if preempt_requested(): await gosched()`, so Gs that never park still give up the P at their
     next runtime call. A plain function, not a coroutine: the common answer costs no allocation.
+    The answer is nearly always no, so it first reads `anypreempt`, a module-wide hint, and looks
+    up the running G only when some G may have been asked.
     """
+    if not anypreempt:
+        return False
     m = tls.m
     if m is None:
         return False
     gp = m.curg
     return gp is not None and gp.preempt
+
+
+# anypreempt: a racy hint for preempt_requested, False only while no G running on a P has its
+# preempt flag set. Whoever sets a G's flag sets the hint first (sysmon.retake, chaos); sysmon
+# recomputes it each tick from the flags of the Gs on the Ps (sysmon.clearpreempt), except in
+# chaos mode, which sets flags from the Ms and so keeps it set for the whole run. A stale True
+# costs one lookup; a False can only be stale for a flag set after the recompute read it, which
+# only sysmon itself does, so no request is lost.
+anypreempt = False
 
 
 def goready_into(glist: list[G], gp: G) -> None:

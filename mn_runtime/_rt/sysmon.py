@@ -19,6 +19,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from . import park as _park
 from .p import PStatus
 from .runq import runqempty
 
@@ -90,7 +91,10 @@ class Sysmon:
                 break
             now = time.monotonic()
             self.ticks += 1
-            if self.retake(now) + self.netpoll(now) or woke:
+            n = self.retake(now)
+            if _park.anypreempt and sched.chaos is None:
+                self.clearpreempt()
+            if n + self.netpoll(now) or woke:
                 idle = 0
             else:
                 idle += 1
@@ -123,6 +127,15 @@ class Sysmon:
             with sched.lock:
                 self.polling = False
         return len(glist)
+
+    def clearpreempt(self) -> None:
+        """clearpreempt recomputes park.anypreempt: is a G on some P still asked to yield?"""
+        for p in self.sched.allp:
+            m = p.m
+            gp = m.curg if m is not None else None
+            if gp is not None and gp.preempt:
+                return
+        _park.anypreempt = False
 
     def retake(self, now: float) -> int:
         """retake hands off Ps stuck in syscalls and flags Gs over their slice; returns how many."""
@@ -159,6 +172,7 @@ class Sysmon:
                     m = p.m
                     gp = m.curg if m is not None else None
                     if gp is not None and not gp.preempt:
+                        _park.anypreempt = True  # before the flag: park.py's note
                         gp.preempt = True
                         p.preempt = True
                         sched.npreempt += 1

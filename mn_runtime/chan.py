@@ -24,14 +24,16 @@ Every operation that completes without parking checks `g.preempt` and yields if 
 from __future__ import annotations
 
 import threading
+import types
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
 from ._rt.corofn import coroutine_function
 from ._rt.g import WaitReason
-from ._rt.park import gopark, gosched, preempt_requested
+from ._rt.park import preempt_requested
 from ._rt.tls import tls
+from ._rt.traps import GOSCHED_TRAP, PARK
 from ._rt.waitq import Sudog, WaitQ, unlockf
 from .errors import ChannelClosed
 
@@ -88,7 +90,9 @@ class Chan(Generic[T]):
 
     # --- send (Go's chansend) ---
 
-    async def send(self, v: T) -> None:
+    @coroutine_function
+    @types.coroutine
+    def send(self, v: T) -> Generator[Any, Any, None]:
         """send v, parking until a receiver takes it (or buffer room frees up).
 
         Raises ChannelClosed("send on closed channel") if the channel is or becomes closed.
@@ -114,12 +118,12 @@ class Chan(Generic[T]):
                 raise RuntimeError(_NEEDG)
             sg = Sudog(gp, v, self)
             self.sendq.enqueue(sg)
-            await gopark(unlockf, lock, _CHAN_SEND)
+            yield (PARK, unlockf, lock, _CHAN_SEND)  # gopark, without a generator of its own
             if not sg.success:
                 raise ChannelClosed("send on closed channel")
             return
         if preempt_requested():
-            await gosched()
+            yield GOSCHED_TRAP
 
     def try_send(self, v: T) -> bool:
         """try_send sends v if that can happen without waiting; False otherwise (Go's select with
@@ -140,7 +144,9 @@ class Chan(Generic[T]):
 
     # --- receive (Go's chanrecv) ---
 
-    async def recv_ok(self) -> tuple[T | None, bool]:
+    @coroutine_function
+    @types.coroutine
+    def recv_ok(self) -> Generator[Any, Any, tuple[T | None, bool]]:
         """recv_ok receives a value: (value, True), or (None, False) once closed and drained."""
         lock = self.lock
         lock.acquire()
@@ -163,10 +169,10 @@ class Chan(Generic[T]):
                 raise RuntimeError(_NEEDG)
             sg = Sudog(gp, None, self)
             self.recvq.enqueue(sg)
-            await gopark(unlockf, lock, _CHAN_RECEIVE)
+            yield (PARK, unlockf, lock, _CHAN_RECEIVE)
             return sg.elem, sg.success
         if preempt_requested():
-            await gosched()
+            yield GOSCHED_TRAP
         return v, True
 
     @coroutine_function
@@ -175,7 +181,8 @@ class Chan(Generic[T]):
         channel is closed and drained (use recv_ok for Go's `v, ok := <-ch`)."""
         return self._recv(True)
 
-    async def _recv(self, raise_closed: bool) -> T:
+    @types.coroutine
+    def _recv(self, raise_closed: bool) -> Generator[Any, Any, T]:
         """_recv is recv and __anext__ (which ends iteration instead of raising ChannelClosed).
 
         It repeats recv_ok's body rather than awaiting it, and recv/__anext__ return this
@@ -204,14 +211,14 @@ class Chan(Generic[T]):
                 raise RuntimeError(_NEEDG)
             sg = Sudog(gp, None, self)
             self.recvq.enqueue(sg)
-            await gopark(unlockf, lock, _CHAN_RECEIVE)
+            yield (PARK, unlockf, lock, _CHAN_RECEIVE)
             if not sg.success:
                 if raise_closed:
                     raise ChannelClosed("receive from closed channel")
                 raise StopAsyncIteration
             return sg.elem  # type: ignore[no-any-return]
         if preempt_requested():
-            await gosched()
+            yield GOSCHED_TRAP
         return v  # type: ignore[no-any-return]
 
     def try_recv(self) -> tuple[T | None, bool, bool]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ._rt import chaos as _chaos
 from ._rt import sched as _sched
-from ._rt.corofn import is_coroutine_function
+from ._rt.corofn import is_coroutine, is_coroutine_function
 from ._rt.g import G, WaitReason, abandon
 from ._rt.idle import pidleput
 from ._rt.park import goready
@@ -72,7 +72,7 @@ _getframe = sys._getframe
 def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: str) -> Coroutine[Any, Any, Any]:
     if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
         return fn(*args, **kwargs)  # the common case: an async def function
-    if inspect.iscoroutine(fn):
+    if is_coroutine(fn):
         if args or kwargs:
             fn.close()
             raise TypeError(f"{who}(): arguments given with a coroutine object; pass the async function instead")
@@ -87,7 +87,7 @@ def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: s
             f" {getattr(fn, '__qualname__', fn)!r}; define it with 'async def' or run it with mn.syscall()"
         )
     coro = fn(*args, **kwargs)
-    if not inspect.iscoroutine(coro):
+    if not is_coroutine(coro):
         raise TypeError(f"{who}(): calling {fn!r} returned {type(coro).__name__}, not a coroutine")
     return coro
 
@@ -221,7 +221,7 @@ def go(fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any,
     s = _sched.cur
     m = tls.m
     if s is None or m is None:
-        if inspect.iscoroutine(fn):
+        if is_coroutine(fn):
             fn.close()
         raise RuntimeError("mn_runtime.go() called outside a running runtime: call it inside mn_runtime.run(main)")
     if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:  # _make_coro's common case

@@ -88,21 +88,30 @@ def test_go_rejects_non_coroutines() -> None:
 
 
 def test_methods_that_return_coroutines_count_as_async_functions() -> None:
-    """Chan.recv and Conn.read/write are plain functions returning a coroutine (one coroutine per
-    call instead of two): go() takes them as async functions and syscall() refuses them."""
+    """Chan.recv and Conn.read/write are plain functions returning a coroutine, Chan.send a
+    generator-based coroutine (corofn.py): go() takes them as async functions and syscall()
+    refuses them."""
 
-    async def main() -> tuple[int, str]:
+    async def main() -> tuple[int, int, list[str]]:
         ch: mn.Chan[int] = mn.Chan()
         g = mn.go(ch.recv)
         await ch.send(7)
-        try:
-            await mn.syscall(ch.recv)
-        except TypeError as e:
-            err = str(e)
-        return await g.join(), err
+        mn.go(ch.send, 8)  # a generator-based coroutine function
+        got = await ch.recv()
+        mn.go(ch.send(9))  # and its coroutine object
+        errs = []
+        for fn in (ch.recv, ch.send):
+            try:
+                await mn.syscall(fn)
+            except TypeError as e:
+                errs.append(str(e))
+        assert await ch.recv() == 9
+        return await g.join(), got, errs
 
-    v, err = mn.run(main, procs=2)
-    assert v == 7 and "syscall() runs blocking functions; Chan.recv is async" in err
+    v, got, errs = mn.run(main, procs=2)
+    assert v == 7 and got == 8
+    assert "syscall() runs blocking functions; Chan.recv is async" in errs[0]
+    assert "Chan.send is async" in errs[1]
 
 
 def test_go_accepts_coroutine_objects_and_kwargs() -> None:

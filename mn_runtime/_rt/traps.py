@@ -1,8 +1,10 @@
-"""traps: the only place a goroutine's coroutine yields to the scheduler.
+"""traps: what a goroutine's coroutine yields to the scheduler.
 
 A trap is a small tuple whose first item is one of the kinds below; the M that steps the coroutine
-(`sched.execute`) dispatches on it by identity. Nothing else in mn_runtime yields, so a coroutine
-that yields anything else awaited a foreign awaitable (an asyncio future, say) and gets a TypeError.
+(`sched.execute`) dispatches on it by identity. Only traps are yielded: the awaitables below, and
+the channel operations (chan.py), which are generator-based coroutines that yield their PARK and
+GOSCHED traps themselves to save a generator per park (corofn.py). A coroutine that yields
+anything else awaited a foreign awaitable (an asyncio future, say) and gets a TypeError.
 
   (GOSCHED,)                        put me on the global queue and run something else
   (PARK, commit, arg, reason)       park me; then run commit(g, arg) -> bool (False: resume me)
@@ -19,12 +21,12 @@ GOSCHED = 1
 PARK = 2
 SYSCALL = 3
 
-_GOSCHED_TRAP = (GOSCHED,)
+GOSCHED_TRAP = (GOSCHED,)
 
 
 @types.coroutine
 def gosched_trap() -> Generator[Any, Any, None]:
-    yield _GOSCHED_TRAP
+    yield GOSCHED_TRAP
 
 
 @types.coroutine

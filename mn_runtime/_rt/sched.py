@@ -170,7 +170,8 @@ class Sched:
         m = tls.m
         if m is not None and m.p is not None:
             runqput(self, m.p, gp, True)
-            wakep(self)
+            if self.npidle and not self.nmspinning:  # wakep's own racy pre-check, without the call
+                wakep(self)
         else:
             injectglist(self, [gp])
         return gp
@@ -235,10 +236,11 @@ class Sched:
     def execute(self, m: M, gp: G, inherit: bool) -> None:
         """execute steps gp's coroutine on m until it parks, yields, syscalls or ends.
 
-        When gp parks and its P's runnext holds a G that find_runnable would pick next anyway (no
-        expired slice, no fairness poll due, no chaos), execute switches to it directly: the
-        readied G inherits the slice without a round trip through schedule (Go's runnext hand-off,
-        minus the call overhead that dominates a switch in Python).
+        When gp parks or ends and find_runnable would pick the next G from this P's local queue
+        anyway (no expired slice, no fairness poll due, no chaos, not stopping), execute goes on
+        with it directly: a runnext G inherits the slice (Go's runnext hand-off), a ring G starts
+        a new one. It is the G schedule would run, minus the calls that dominate a switch in
+        Python.
         """
         p = m.p
         assert p is not None
@@ -280,7 +282,7 @@ class Sched:
                     trap = run(step, val)
                 except StopIteration as e:
                     self.goexit(m, gp, e.value)
-                    return
+                    break
                 except BaseException as e:  # any escape ends the runtime, as a panic
                     self.gopanic(m, gp, e)
                     return
@@ -349,17 +351,23 @@ class Sched:
                     f"goroutine {gp.id} awaited {trap!r}, which is not an mn_runtime operation;"
                     " asyncio/trio awaitables cannot be awaited inside mn_runtime goroutines"
                 )
-            # gp parked. Hand the slice to runnext if that is what find_runnable would do.
-            if (
-                p.runnext is None
-                or p.preempt
-                or chaos is not None
-                or self.stopping
-                or (p.schedtick % GLOBAL_POLL_TICKS == 0 and self.runq)
-            ):
+            # gp parked or exited. Go on with the G find_runnable would pick, if that is the
+            # local queue's: runnext inherits the slice; a ring G starts a new one (schedule's
+            # fast path, without the return to it).
+            if p.preempt or chaos is not None or self.stopping:
                 return
             gp = p.runnext  # the owner's alone while p is RUNNING (runq.py)
-            p.runnext = None
+            if gp is not None:
+                if p.schedtick % GLOBAL_POLL_TICKS == 0 and self.runq:
+                    return
+                p.runnext = None
+                continue
+            if not p.runq or p.schedtick % GLOBAL_POLL_TICKS == 0:
+                return
+            gp, _ = runqget(p)
+            if gp is None:
+                return
+            p.schedtick += 1
 
     def goschedimpl(self, m: M, gp: G, preempted: bool) -> None:
         """goschedimpl: gp, running on m, yields to the back of the global queue (Go's goschedImpl)."""

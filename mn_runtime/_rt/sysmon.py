@@ -82,6 +82,7 @@ class Sysmon:
                 # Nothing runs and nothing is in a syscall: no P to retake, no G to preempt.
                 self.deep = True
                 delay = DEEP_DELAY
+                sched.now = 0.0  # no tick for a while: parks read the clock themselves
             woke = self.note.acquire(timeout=delay)
             self.deep = False
             if woke:
@@ -90,6 +91,7 @@ class Sysmon:
             if sched.stopping:
                 break
             now = time.monotonic()
+            sched.now = now
             self.ticks += 1
             n = self.retake(now)
             if _park.anypreempt and sched.chaos is None:

@@ -3,8 +3,8 @@
     python -m stress.bench_net_redis [--requests 100000] [--clients 50] [--pipeline 16] [--repeat 3]
 
 Each server is started as a subprocess on a free loopback port; redis-benchmark (Debian package
-redis-tools) runs SET and GET against it; the median ops/s of --repeat runs is reported with the
-ratio to the asyncio server.
+redis-tools) runs SET and GET against each in turn, --repeat rounds; the median ops/s of each is
+reported with the ratio to the asyncio server.
 """
 
 from __future__ import annotations
@@ -62,15 +62,24 @@ def main() -> None:
     exe = shutil.which("redis-benchmark")
     if exe is None:
         raise SystemExit("redis-benchmark not found (Debian package redis-tools)")
-    results: dict[str, dict[str, float]] = {}
-    for name in a.servers.split(","):
-        p, port = start(SERVERS[name])
-        try:
-            runs = [bench(exe, port, a) for _ in range(a.repeat)]
-        finally:
+    # Every server runs for the whole measurement and they take turns, --repeat rounds: a noisy
+    # stretch of a shared host then hits all of them alike.
+    names = a.servers.split(",")
+    procs: list[subprocess.Popen[bytes]] = []
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    try:
+        ports = {}
+        for name in names:
+            p, ports[name] = start(SERVERS[name])
+            procs.append(p)
+        for _ in range(a.repeat):
+            for name in names:
+                runs[name].append(bench(exe, ports[name], a))
+    finally:
+        for p in procs:
             p.terminate()
             p.wait(timeout=10)
-        results[name] = {op: statistics.median(r[op] for r in runs) for op in ("SET", "GET")}
+    results = {name: {op: statistics.median(r[op] for r in rs) for op in ("SET", "GET")} for name, rs in runs.items()}
     print(f"redis-benchmark -c {a.clients} -n {a.requests} -P {a.pipeline}, median of {a.repeat}")
     print(f"{'server':<14}{'SET ops/s':>12}{'GET ops/s':>12}{'SET vs asyncio':>16}{'GET vs asyncio':>16}")
     base = results.get("asyncio")

@@ -43,27 +43,36 @@ def test_work_is_stolen(switchinterval: float) -> None:
     async def child(seen: list[int]) -> None:
         spin(3000)
         seen.append(mid())
+        spin(3000)
+        seen.append(mid())
+
+    async def yielding_child(seen: list[int]) -> None:
+        spin(3000)
+        seen.append(mid())
         await mn.gosched()
         spin(3000)
         seen.append(mid())
 
-    async def main(n: int) -> tuple[set[int], dict[str, object]]:
+    async def main(n: int, fn: object) -> tuple[set[int], dict[str, object]]:
         seen: list[int] = []
-        gs = [mn.go(child, seen) for _ in range(n)]
+        gs = [mn.go(fn, seen) for _ in range(n)]  # type: ignore[arg-type]
         for g in gs:
             await g.join()
         assert len(seen) == 2 * n
         return set(seen), mn.stats()
 
-    # The ring holds all 200: the other M can only get work by stealing it.
-    ms, st = mn.run(main, 200, procs=2)
-    assert len(ms) >= 2, f"all Gs ran on one M: {ms}"
-    assert st["steals"] > 0
-    assert st["gs_run"] >= 401
+    for _ in range(3):
+        # The ring holds all 200 and no G yields to the global queue: the other M can only get
+        # work by stealing it. (With yielding children it may live off the global queue alone.)
+        ms, st = mn.run(main, 200, child, procs=2)
+        assert len(ms) >= 2, f"all Gs ran on one M: {ms}"
+        assert st["steals"] > 0
+        assert st["gs_run"] >= 201
     # A ring of 16 overflows: half goes to the global queue, which other Ms take from.
-    ms, st = mn.run(main, 400, procs=2, runqsize=16)
+    ms, st = mn.run(main, 400, yielding_child, procs=2, runqsize=16)
     assert len(ms) >= 2, f"all Gs ran on one M: {ms}"
     assert st["global_takes"] > 0
+    assert st["gs_run"] >= 801
 
 
 def test_global_queue_not_starved_by_runnext_pingpong(procs: int) -> None:

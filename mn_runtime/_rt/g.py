@@ -222,9 +222,10 @@ def casgstatus(gp: G, old: GStatus, new: GStatus) -> None:
     so the hot path checks only what can differ at run time (the current state).
 
     The three moves of every park/ready cycle (RUNNABLE -> RUNNING and RUNNING -> WAITING in
-    sched.execute, WAITING -> RUNNABLE in park.goready) inline this body, lock and all, because a
-    Python call costs as much as the rest of it; each copy ends in badgstatus on a mismatch, and
-    the same test holds those sites to the same table.
+    sched.execute, WAITING -> RUNNABLE in park.goready) and RUNNING -> DEAD in sched.goexit
+    (under the same lock hold as the result) inline this body, lock and all, because a Python
+    call costs as much as the rest of it; each copy ends in badgstatus on a mismatch, and the
+    same test holds those sites to the same table.
     """
     lock = gp.lock
     lock.acquire()

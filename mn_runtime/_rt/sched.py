@@ -184,9 +184,12 @@ class Sched:
 
     def goexit(self, m: M, gp: G, result: Any) -> None:
         """goexit ends gp after its coroutine returned result, and readies its joiners."""
-        casgstatus(gp, RUNNING, DEAD)
         lock = gp.lock
         lock.acquire()
+        if gp.status is not RUNNING:  # casgstatus(gp, RUNNING, DEAD), inlined: one lock hold
+            lock.release()  # for the move, the result and the joiners
+            badgstatus(gp, RUNNING, DEAD)
+        gp.status = DEAD
         gp.result = result
         joiners = gp.joiners
         gp.joiners = EXITED

@@ -93,14 +93,17 @@ class FD:
     # --- references and the per-direction locks ---
 
     async def lock(self, mode: int) -> None:
-        """lock takes a reference and mode's lock (FIFO); raises ClosedError once closing."""
+        """lock takes a reference and mode's lock (FIFO); raises ClosedError once closing.
+
+        The I/O loops call _trylock themselves first, without this coroutine, and lock only when
+        it fails; a lock freed in between is taken by _lockcommit, which then does not park.
+        """
+        if self._trylock(mode):
+            return
         with self.mu:
             if self.closing:
                 raise ClosedError()
             self.refs += 1
-            if not self.held[mode]:
-                self.held[mode] = True
-                return
         await gopark(self._lockcommit, mode, WaitReason.SEMACQUIRE)
         # unlock handed the lock to us.
         if self.closing:

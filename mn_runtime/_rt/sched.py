@@ -224,22 +224,9 @@ class Sched:
     def schedule(self, m: M) -> None:
         """schedule runs Gs on m until the runtime stops; m holds a P on entry."""
         while True:
-            p = m.p
-            gp = None
-            if not (
-                p is None
-                or self.stopping
-                or p.preempt
-                or m.spinning
-                or self.chaos is not None
-                or p.schedtick % GLOBAL_POLL_TICKS == 0
-            ):
-                # find_runnable's common case, called directly: nothing due but the local queue.
-                gp, inherit = runqget(p)
+            gp, inherit = find_runnable(self, m)
             if gp is None:
-                gp, inherit = find_runnable(self, m)
-                if gp is None:
-                    return
+                return
             self.execute(m, gp, inherit)
 
     def execute(self, m: M, gp: G, inherit: bool) -> None:
@@ -364,8 +351,8 @@ class Sched:
                     " asyncio/trio awaitables cannot be awaited inside mn_runtime goroutines"
                 )
             # gp parked or exited. Go on with the G find_runnable would pick, if that is the
-            # local queue's: runnext inherits the slice; a ring G starts a new one (schedule's
-            # fast path, without the return to it).
+            # local queue's: runnext inherits the slice; a ring G starts a new one. The one place
+            # that takes find_runnable's common case without calling it.
             if p.preempt or chaos is not None or self.stopping:
                 return
             gp = p.runnext  # the owner's alone while p is RUNNING (runq.py)

@@ -224,12 +224,8 @@ def go(fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any,
         if is_coroutine(fn):
             fn.close()
         raise RuntimeError("mn_runtime.go() called outside a running runtime: call it inside mn_runtime.run(main)")
-    if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:  # _make_coro's common case
-        coro = fn(*args, **kwargs)
-        name = fn.__qualname__
-    else:
-        coro = _make_coro(fn, args, kwargs, "go")
-        name = getattr(fn, "__qualname__", None) or getattr(coro, "__qualname__", "?")
+    coro = _make_coro(fn, args, kwargs, "go")
+    name = getattr(fn, "__qualname__", None) or getattr(coro, "__qualname__", "?")
     # Where go() was called, as (code, instruction offset): reading f_lineno here would cost more
     # than the rest of newproc; stack.createdat_text renders it only when a dump needs it.
     f = _getframe(1)

@@ -236,10 +236,7 @@ class FD:
         if not self._trylock(mode):
             await self.lock(mode)
         try:
-            pd = self.pd
-            err = netpollcheckerr(pd, mode)
-            if err != POLL_NO_ERROR:
-                raise _pollerr(err)
+            self.checkerr(mode)
             parked = False
             while True:
                 try:
@@ -248,10 +245,7 @@ class FD:
                 except (BlockingIOError, InterruptedError):
                     pass
                 parked = True
-                while not await netpollblock(pd, mode):  # self.wait(mode), one coroutine less
-                    err = netpollcheckerr(pd, mode)
-                    if err != POLL_NO_ERROR:
-                        raise _pollerr(err)
+                await self.wait(mode)
         finally:
             self.unlock(mode)
         if not parked and preempt_requested():  # completed without parking (see park.py)

@@ -21,13 +21,10 @@ from __future__ import annotations
 from . import sched as _sched
 from .g import RUNNABLE, WAITING, G, badgstatus, casgstatus
 from .idle import injectglist, wakep
-from .p import PStatus
 from .runq import runqput
 from .tls import tls
 from .traps import gosched_trap as gosched
 from .traps import park_trap as gopark
-
-_P_RUNNING = PStatus.RUNNING
 
 __all__ = ["current_g", "gopark", "goready", "goready_into", "gosched", "preempt_requested"]
 
@@ -58,9 +55,6 @@ def goready(gp: G, next: bool = True) -> None:
     if m is not None:
         p = m.p
         if p is not None:
-            if next and p.runnext is None and p.status is _P_RUNNING and s.chaos is None:
-                p.runnext = gp  # runqput's first case, inlined: the hottest wake-up of all
-                return
             if runqput(s, p, gp, next):
                 wakep(s)
             return

@@ -83,7 +83,6 @@ from .syscall import syscall
 from .tls import tls
 from .tracer import Tracer
 from .traps import GOSCHED, PARK, SYSCALL
-from .waitq import unlockf
 
 _ZERO = WaitReason.ZERO
 _copy_context = contextvars.copy_context
@@ -176,8 +175,7 @@ class Sched:
         m = tls.m
         if m is not None and m.p is not None:
             runqput(self, m.p, gp, True)
-            if self.npidle and not self.nmspinning:  # wakep's own racy pre-check, without the call
-                wakep(self)
+            wakep(self)
         else:
             injectglist(self, [gp])
         return gp
@@ -300,9 +298,6 @@ class Sched:
                         m.curg = None
                         if tr is not None:
                             tr.go_park(m, gp, reason)
-                        if commit is unlockf:
-                            arg.release()  # unlockf(gp, arg) without the call: the common commit
-                            break
                         if commit is None or commit(gp, arg):
                             break
                         # The commit found the wait already satisfied: resume at once (Go's

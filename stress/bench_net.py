@@ -125,6 +125,22 @@ def run_asyncio(clients: int, rounds: int, uv: bool) -> tuple[float, list[float]
     return asyncio.run(main())
 
 
+def _blocking_client(port: int, rounds: int, start: Any, lat: list[float]) -> None:
+    """_blocking_client: one echo client on blocking sockets (a greenlet under gevent's patched
+    socket, or a thread); waits for start, then records each round trip's latency in lat."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    start.wait()
+    for _ in range(rounds):
+        t = time.perf_counter()
+        s.sendall(MSG)
+        n = 0
+        while n < 64:
+            n += len(s.recv(64 - n))
+        lat.append(time.perf_counter() - t)
+    s.close()
+
+
 def run_gevent(clients: int, rounds: int) -> tuple[float, list[float]]:
     from gevent import monkey
 
@@ -143,20 +159,7 @@ def run_gevent(clients: int, rounds: int) -> tuple[float, list[float]]:
     lat: list[float] = []
     start = gevent.event.Event()
 
-    def client() -> None:
-        s = socket.create_connection(("127.0.0.1", port))
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        start.wait()
-        for _ in range(rounds):
-            t = time.perf_counter()
-            s.sendall(MSG)
-            n = 0
-            while n < 64:
-                n += len(s.recv(64 - n))
-            lat.append(time.perf_counter() - t)
-        s.close()
-
-    gs = [gevent.spawn(client) for _ in range(clients)]
+    gs = [gevent.spawn(_blocking_client, port, rounds, start, lat) for _ in range(clients)]
     gevent.sleep(0.2)
     t0 = time.perf_counter()
     start.set()
@@ -188,20 +191,7 @@ def run_threads(clients: int, rounds: int) -> tuple[float, list[float]]:
     lat: list[float] = []
     start = threading.Event()
 
-    def client() -> None:
-        s = socket.create_connection(("127.0.0.1", port))
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        start.wait()
-        for _ in range(rounds):
-            t = time.perf_counter()
-            s.sendall(MSG)
-            n = 0
-            while n < 64:
-                n += len(s.recv(64 - n))
-            lat.append(time.perf_counter() - t)
-        s.close()
-
-    ts = [threading.Thread(target=client) for _ in range(clients)]
+    ts = [threading.Thread(target=_blocking_client, args=(port, rounds, start, lat)) for _ in range(clients)]
     for t in ts:
         t.start()
     time.sleep(0.5)

@@ -17,9 +17,8 @@ It prints "listening on HOST:PORT" on stdout once it accepts connections.
 from __future__ import annotations
 
 import argparse
-import time
 
-from .serving import accept_loop
+from .serving import accept_loop, read_some, write_or_gone
 
 MAX_HEADER = 8 * 1024
 HELLO = b"hello, world\n"
@@ -130,18 +129,11 @@ async def serve_conn(c: object, opts: argparse.Namespace) -> None:
                 keep = conn_hdr != b"close" if version == "HTTP/1.1" else conn_hdr == b"keep-alive"
                 status, rbody = route(method, target, body)
                 out += response(status, rbody, keep, method == "HEAD")
-            if out:
-                try:
-                    await c.write(out)
-                except (ConnectionResetError, BrokenPipeError):
-                    return
+            if out and not await write_or_gone(c, out):
+                return
             if not keep:
                 return
-            c.set_read_deadline(time.monotonic() + opts.idle_timeout)
-            try:
-                d = await c.read(65536)
-            except (mn.net.DeadlineExceeded, ConnectionResetError):
-                return
+            d = await read_some(c, opts.idle_timeout)
             if not d:
                 return
             buf += d
@@ -158,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--listen", default="127.0.0.1:8080", help="host:port (default %(default)s; port 0 picks one)")
     ap.add_argument("--procs", type=int, default=None, help="mn_runtime Ps (default: CPU count)")
     ap.add_argument("--max-body", type=int, default=1 << 20, help="largest request body, bytes (default 1 MiB)")
-    ap.add_argument("--idle-timeout", type=float, default=10.0, help="drop clients idle this long (s)")
+    ap.add_argument("--idle-timeout", type=float, default=10.0, help="drop clients idle this long (s; 0: never)")
     opts = ap.parse_args(argv)
     try:
         mn.run(serve, opts, procs=opts.procs)

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import argparse
 import threading
-import time
 from collections.abc import Callable
 
-from .serving import accept_loop
+from .serving import accept_loop, read_some, write_or_gone
 
 MAX_LINE = 64 * 1024
 
@@ -278,21 +277,13 @@ async def serve_conn(c: object, store: Store, opts: argparse.Namespace) -> None:
     buf = bytearray()
     with c:
         while True:
-            if opts.idle_timeout > 0:
-                c.set_read_deadline(time.monotonic() + opts.idle_timeout)
-            try:
-                d = await c.read(65536)
-            except (mn.net.DeadlineExceeded, ConnectionResetError):
-                return
+            d = await read_some(c, opts.idle_timeout)
             if not d:
                 return
             buf += d
             out, close = handle_bytes(store, buf, opts.max_bulk, opts.max_args)
-            if out:
-                try:
-                    await c.write(out)
-                except (ConnectionResetError, BrokenPipeError):
-                    return
+            if out and not await write_or_gone(c, out):
+                return
             if close:
                 return
 

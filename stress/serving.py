@@ -1,4 +1,5 @@
-"""serving: the accept loop the stress servers share (resp_server, http_server)."""
+"""serving: what the stress servers share (resp_server, http_server): the accept loop, and reads
+and writes that treat a peer that went away or fell silent as the end of the connection."""
 
 from __future__ import annotations
 
@@ -25,3 +26,27 @@ async def accept_loop(address: str, handler: Callable[..., Awaitable[Any]], *arg
             await mn.sleep(0.01)
             continue
         mn.go(handler, c, *args)
+
+
+async def read_some(c: Any, idle_timeout: float) -> bytes:
+    """read_some reads what has arrived on c, waiting at most idle_timeout seconds (no limit if
+    0); b"" when the peer closed, reset the connection or sent nothing in time."""
+    import time
+
+    import mn_runtime as mn
+
+    if idle_timeout > 0:
+        c.set_read_deadline(time.monotonic() + idle_timeout)
+    try:
+        return await c.read(65536)  # type: ignore[no-any-return]
+    except (mn.net.DeadlineExceeded, ConnectionResetError):
+        return b""
+
+
+async def write_or_gone(c: Any, data: bytes | bytearray) -> bool:
+    """write_or_gone writes all of data to c; False if the peer has gone (reset, broken pipe)."""
+    try:
+        await c.write(data)
+    except (ConnectionResetError, BrokenPipeError):
+        return False
+    return True

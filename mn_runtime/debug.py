@@ -119,7 +119,7 @@ def stats() -> dict[str, Any]:
     cpu = _thread_cpu(ms)
     return {
         "goroutines": len(s.allgs),
-        "goroutines_created": s.ngcreated,
+        "goroutines_created": s.goidgen,
         "procs": s.procs,
         "idle_procs": npidle,
         "threads": len(ms),

@@ -70,8 +70,10 @@ _getframe = sys._getframe
 
 
 def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: str) -> Coroutine[Any, Any, Any]:
-    if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
-        return fn(*args, **kwargs)  # the common case: an async def function
+    """_make_coro calls fn(*args, **kwargs) for a coroutine, or refuses fn with a TypeError saying why.
+
+    go() handles the common case (a plain async def function) itself, before calling this.
+    """
     if is_coroutine(fn):
         if args or kwargs:
             fn.close()
@@ -224,12 +226,16 @@ def go(fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any,
         if is_coroutine(fn):
             fn.close()
         raise RuntimeError("mn_runtime.go() called outside a running runtime: call it inside mn_runtime.run(main)")
-    coro = _make_coro(fn, args, kwargs, "go")
-    name = getattr(fn, "__qualname__", None) or getattr(coro, "__qualname__", "?")
+    if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
+        coro = fn(*args, **kwargs)  # the common case, an async def function: nothing to check
+        name = fn.__qualname__
+    else:
+        coro = _make_coro(fn, args, kwargs, "go")
+        name = getattr(fn, "__qualname__", None) or getattr(coro, "__qualname__", "?")
     # Where go() was called, as (code, instruction offset): reading f_lineno here would cost more
     # than the rest of newproc; stack.createdat_text renders it only when a dump needs it.
     f = _getframe(1)
-    return s.newproc(coro, name, m.curg, f.f_code, f.f_lasti)
+    return s.newproc(coro, name, m, f.f_code, f.f_lasti)
 
 
 def gosched() -> Awaitable[None]:

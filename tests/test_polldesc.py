@@ -38,7 +38,6 @@ def mkg() -> G:
     coro = _nothing()
     coro.close()
     g = G(_gid, coro, contextvars.copy_context(), "t")
-    casgstatus(g, GStatus.IDLE, GStatus.RUNNABLE)
     casgstatus(g, GStatus.RUNNABLE, GStatus.RUNNING)
     return g
 

@@ -118,7 +118,7 @@ def test_globrunqget_batch_is_fair_share() -> None:
 
 def test_casgstatus_rejects_impossible_transitions() -> None:
     g = mkg(1)
-    casgstatus(g, GStatus.IDLE, GStatus.RUNNABLE)
+    assert g.status is GStatus.RUNNABLE  # born RUNNABLE: newproc publishes it only as it queues it
     casgstatus(g, GStatus.RUNNABLE, GStatus.RUNNING)
     casgstatus(g, GStatus.RUNNING, GStatus.WAITING)
     casgstatus(g, GStatus.WAITING, GStatus.RUNNABLE)
@@ -192,7 +192,6 @@ def test_casgstatus_double_ready_race_exactly_one_wins() -> None:
     """Two threads race to ready the same parked G many times: exactly one wins each time."""
     for _ in range(200):
         g = mkg(1)
-        casgstatus(g, GStatus.IDLE, GStatus.RUNNABLE)
         casgstatus(g, GStatus.RUNNABLE, GStatus.RUNNING)
         casgstatus(g, GStatus.RUNNING, GStatus.WAITING)
         wins = []

@@ -2,7 +2,8 @@
 
 States (GStatus), one paragraph each, as runtime2.go documents them:
 
-IDLE      just allocated by newproc; not yet on any run queue.
+IDLE      Go's _Gidle: allocated, not yet started. No G is ever seen in it here: newproc builds a G
+          RUNNABLE, because it publishes the G (allgs, a run queue) only as it queues it.
 RUNNABLE  on a run queue (a P's runnext or ring, or the global queue) or in a batch being moved
           between them; not running, owned by whichever queue holds it.
 RUNNING   its coroutine is being stepped by an M that holds a P; only that M touches it.
@@ -75,7 +76,6 @@ def _allow(old: GStatus, *news: GStatus) -> None:
         _VALID[old] |= 1 << new
 
 
-_allow(GStatus.IDLE, GStatus.RUNNABLE)
 _allow(GStatus.RUNNABLE, GStatus.RUNNING)
 _allow(GStatus.RUNNING, GStatus.RUNNABLE, GStatus.WAITING, GStatus.SYSCALL, GStatus.DEAD)
 _allow(GStatus.SYSCALL, GStatus.RUNNING, GStatus.RUNNABLE)
@@ -105,10 +105,9 @@ class G:
         "preempt",
         "readiedby",
         "result",
+        "resume",
         "runnabletime",
         "selectdone",
-        "sendexc",
-        "sendval",
         "status",
         "traceseq",
         "waitreason",
@@ -128,7 +127,7 @@ class G:
         self.id = gid
         self.coro: Coroutine[Any, Any, Any] | None = coro
         self.ctx = ctx
-        self.status = IDLE
+        self.status = RUNNABLE  # see IDLE above: unpublished until newproc queues it
         self.lock = threading.Lock()
         self.waitreason = _ZERO_REASON
         self.waitsince = 0.0
@@ -136,10 +135,10 @@ class G:
         # param carries a value from the G that readies this one (Go's gp.param), e.g. the sudog
         # that won a select. Written before goready, read after the park returns.
         self.param: Any = None
-        # sendval is the value the next resume sends into the coroutine (a syscall's result held
-        # over a preemption); owned by whichever M holds the G.
-        self.sendval: Any = None
-        self.sendexc: BaseException | None = None
+        # resume: None, or the (value, exception) the next resume sends or throws into the
+        # coroutine (a syscall's outcome held while the G waits for a P, or over a preemption);
+        # one field, so execute checks one thing per resume. Owned by whichever M holds the G.
+        self.resume: tuple[Any, BaseException | None] | None = None
         # preempt is set by sysmon when the G ran over its time slice; runtime calls check it and
         # yield (cooperative preemption). A racy flag by design: a late read only delays the yield.
         self.preempt = False

@@ -69,7 +69,7 @@ from typing import Any
 from ..errors import Throw
 from .chaos import Chaos
 from .findrunnable import GLOBAL_POLL_TICKS, find_runnable
-from .g import DEAD, EXITED, IDLE, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, badgstatus, casgstatus
+from .g import DEAD, EXITED, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, badgstatus, casgstatus
 from .idle import (
     injectglist,
     wakep,
@@ -80,7 +80,6 @@ from .park import goready
 from .runq import RUNQ_SIZE, runqget, runqput
 from .stack import createdat_text
 from .syscall import syscall
-from .tls import tls
 from .tracer import Tracer
 from .traps import GOSCHED, PARK, SYSCALL
 
@@ -134,7 +133,6 @@ class Sched:
         # Counters written under sched.lock or by one thread; read racily by stats().
         self.nhandoff = 0
         self.npreempt = 0
-        self.ngcreated = 0
         self.nspinstart = 0
         from .netpoll import Netpoller
         from .sysmon import Sysmon
@@ -147,35 +145,34 @@ class Sched:
     # --- G creation and exit ---
 
     def newproc(
-        self, coro: Coroutine[Any, Any, Any], name: str, parent: G | None, where: Any, pc: int = 0, main: bool = False
+        self, coro: Coroutine[Any, Any, Any], name: str, m: M | None, where: Any, pc: int = 0, main: bool = False
     ) -> G:
-        """newproc makes a G for coro and puts it in the caller's runnext (Go's newproc).
+        """newproc makes a G for coro and puts it in the runnext of m's P (Go's newproc).
 
-        where and pc are where go() was called (the caller's code object and instruction offset,
-        or a label and 0; stack.createdat_text renders them). main marks run()'s G, whose exit
-        ends the runtime; it is recorded before the G is queued, since an M may run it to
-        completion before newproc returns.
+        m is the calling M (its running G is the parent), or None when run() starts main. where
+        and pc are where go() was called (the caller's code object and instruction offset, or a
+        label and 0; stack.createdat_text renders them). main marks run()'s G, whose exit ends
+        the runtime; it is recorded before the G is queued, since an M may run it to completion
+        before newproc returns.
         """
+        parent = m.curg if m is not None else None
+        # Born RUNNABLE (g.py, IDLE): no other thread sees gp before allgs and the queue publish it.
         gp = G(0, coro, _copy_context(), name, where, pc, parent.id if parent is not None else 0)
         lock = self.allglock
         lock.acquire()  # hot path: acquire/release cost half of a with block
-        try:
-            self.goidgen += 1
-            gp.id = self.goidgen
-            self.allgs[gp.id] = gp
-            self.ngcreated += 1
-        finally:
-            lock.release()
+        self.goidgen += 1
+        gp.id = gid = self.goidgen
+        self.allgs[gid] = gp
+        lock.release()
         if main:
             self.maing = gp
         tr = self.tracer
         if tr is not None:
             tr.go_create(gp, parent)
-        casgstatus(gp, IDLE, RUNNABLE)
-        m = tls.m
         if m is not None and m.p is not None:
             runqput(self, m.p, gp, True)
-            wakep(self)
+            if not self.nmspinning and self.npidle:  # wakep's own racy pre-check, saving the call
+                wakep(self)
         else:
             injectglist(self, [gp])
         return gp
@@ -263,14 +260,14 @@ class Sched:
             assert coro is not None
             run = gp.ctx.run
             step: Any = coro.send
-            # A syscall's result (or exception) held while gp waited for a P; usually None.
-            val: Any = gp.sendval
-            if val is not None:
-                gp.sendval = None
-            if gp.sendexc is not None:
-                step = coro.throw
-                val = gp.sendexc
-                gp.sendexc = None
+            val: Any = None
+            resume = gp.resume  # a syscall's outcome held while gp waited for a P; usually None
+            if resume is not None:
+                gp.resume = None
+                val, exc = resume
+                if exc is not None:
+                    step = coro.throw
+                    val = exc
             while True:
                 try:
                     trap = run(step, val)
@@ -336,7 +333,7 @@ class Sched:
                         if gp.preempt and exc is None:
                             # Honour a preemption request that came during the call (Go re-arms
                             # it in exitsyscall): yield before handing the result over.
-                            gp.sendval = val
+                            gp.resume = (val, None)
                             self.goschedimpl(m, gp, True)
                             return
                         continue

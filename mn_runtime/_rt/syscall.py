@@ -95,10 +95,9 @@ def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None, exc: BaseExceptio
     casgstatus(gp, SYSCALL, RUNNABLE)
     if tr is not None:
         tr.go_sysexit(m, gp, True)
-    # The G resumes on another M later: its result must travel with it (execute sends sendval),
-    # written before the queue's lock publishes the G.
-    gp.sendval = result
-    gp.sendexc = exc
+    # The G resumes on another M later: its outcome must travel with it (execute sends or throws
+    # gp.resume), written before the queue's lock publishes the G.
+    gp.resume = (result, exc)
     with sched.lock:
         if not sched.stopping:
             sched.runq.append(gp)

@@ -29,12 +29,13 @@ from collections import deque
 from collections.abc import Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
+from ._rt import park as _park
 from ._rt.corofn import coroutine_function
 from ._rt.g import WaitReason
 from ._rt.park import preempt_requested
 from ._rt.tls import tls
 from ._rt.traps import GOSCHED_TRAP, PARK
-from ._rt.waitq import Sudog, WaitQ, unlockf
+from ._rt.waitq import Sudog, WaitQ, acquire_sudog, release_sudog
 from .errors import ChannelClosed
 
 __all__ = ["Chan"]
@@ -116,13 +117,15 @@ class Chan(Generic[T]):
             if gp is None:
                 lock.release()
                 raise RuntimeError(_NEEDG)
-            sg = Sudog(gp, v, self)
+            sg = acquire_sudog(gp, v, self)
             self.sendq.enqueue(sg)
-            yield (PARK, unlockf, lock, _CHAN_SEND)  # gopark, without a generator of its own
-            if not sg.success:
+            yield (PARK, None, lock, _CHAN_SEND)  # goparkunlock, without a generator of its own
+            ok = sg.success
+            release_sudog(gp, sg)
+            if not ok:
                 raise ChannelClosed("send on closed channel")
             return
-        if preempt_requested():
+        if _park.anypreempt and preempt_requested():  # the hint first: no call on the hot path
             yield GOSCHED_TRAP
 
     def try_send(self, v: T) -> bool:
@@ -167,11 +170,13 @@ class Chan(Generic[T]):
             if gp is None:
                 lock.release()
                 raise RuntimeError(_NEEDG)
-            sg = Sudog(gp, None, self)
+            sg = acquire_sudog(gp, None, self)
             self.recvq.enqueue(sg)
-            yield (PARK, unlockf, lock, _CHAN_RECEIVE)
-            return sg.elem, sg.success
-        if preempt_requested():
+            yield (PARK, None, lock, _CHAN_RECEIVE)
+            v, ok = sg.elem, sg.success
+            release_sudog(gp, sg)
+            return v, ok
+        if _park.anypreempt and preempt_requested():
             yield GOSCHED_TRAP
         return v, True
 
@@ -209,15 +214,17 @@ class Chan(Generic[T]):
             if gp is None:
                 lock.release()
                 raise RuntimeError(_NEEDG)
-            sg = Sudog(gp, None, self)
+            sg = acquire_sudog(gp, None, self)
             self.recvq.enqueue(sg)
-            yield (PARK, unlockf, lock, _CHAN_RECEIVE)
-            if not sg.success:
+            yield (PARK, None, lock, _CHAN_RECEIVE)
+            v, ok = sg.elem, sg.success
+            release_sudog(gp, sg)
+            if not ok:
                 if raise_closed:
                     raise ChannelClosed("receive from closed channel")
                 raise StopAsyncIteration
-            return sg.elem  # type: ignore[no-any-return]
-        if preempt_requested():
+            return v  # type: ignore[no-any-return]
+        if _park.anypreempt and preempt_requested():
             yield GOSCHED_TRAP
         return v  # type: ignore[no-any-return]
 

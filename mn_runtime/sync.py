@@ -3,7 +3,7 @@
 
 Each primitive keeps its state and its wait queue under one private `threading.Lock` (`_lk`), held
 only for a few lines and never across a park: a waiter enqueues its sudog under `_lk` and parks
-with a commit that releases it (waitq.unlockf), so whoever wakes it takes `_lk` first and finds
+with goparkunlock, which releases it once the G is parked, so whoever wakes it takes `_lk` first and finds
 the G already WAITING. A waker decides everything under `_lk` (often handing ownership straight to
 the waiter, which then needs no retry) and calls goready after releasing it.
 
@@ -20,9 +20,9 @@ from types import TracebackType
 from typing import Any
 
 from ._rt.g import G, WaitReason
-from ._rt.park import gopark, goready, gosched, preempt_requested
+from ._rt.park import gopark, goparkunlock, goready, gosched, preempt_requested
 from ._rt.tls import tls
-from ._rt.waitq import Sudog, WaitQ, unlockf
+from ._rt.waitq import Sudog, WaitQ
 
 __all__ = ["Cond", "Mutex", "Once", "RWMutex", "Semaphore", "WaitGroup"]
 
@@ -92,7 +92,7 @@ class WaitGroup:
             lk.release()
             raise
         self._waiters.enqueue(Sudog(gp))
-        await gopark(unlockf, lk, WaitReason.SYNC_WAITGROUP_WAIT)
+        await goparkunlock(lk, WaitReason.SYNC_WAITGROUP_WAIT)
 
 
 class Mutex:
@@ -145,7 +145,7 @@ class Mutex:
         sg.waitstart = time.monotonic()
         self._waiters.enqueue(sg)
         while True:
-            await gopark(unlockf, lk, WaitReason.SYNC_MUTEX_LOCK)
+            await goparkunlock(lk, WaitReason.SYNC_MUTEX_LOCK)
             lk.acquire()
             now = time.monotonic()
             if sg.success:
@@ -231,7 +231,7 @@ class RWMutex:
             lk.release()
             raise
         self._rwait.enqueue(Sudog(gp))
-        await gopark(unlockf, lk, WaitReason.SYNC_RWMUTEX_RLOCK)
+        await goparkunlock(lk, WaitReason.SYNC_RWMUTEX_RLOCK)
 
     def runlock(self) -> None:
         sg = None
@@ -261,7 +261,7 @@ class RWMutex:
             lk.release()
             raise
         self._wwait.enqueue(Sudog(gp))
-        await gopark(unlockf, lk, WaitReason.SYNC_RWMUTEX_LOCK)
+        await goparkunlock(lk, WaitReason.SYNC_RWMUTEX_LOCK)
 
     def unlock(self) -> None:
         woken: list[Sudog] = []
@@ -339,7 +339,7 @@ class Once:
                 lk.release()
                 raise
             self._waiters.enqueue(Sudog(gp))
-            await gopark(unlockf, lk, WaitReason.SYNC_ONCE)
+            await goparkunlock(lk, WaitReason.SYNC_ONCE)
             return
         self._running = True
         lk.release()
@@ -469,7 +469,7 @@ class Semaphore:
         sg = Sudog(gp)
         sg.ticket = w
         self._waiters.enqueue(sg)
-        await gopark(unlockf, lk, WaitReason.SEMACQUIRE)
+        await goparkunlock(lk, WaitReason.SEMACQUIRE)
 
     def release(self, w: int = 1) -> None:
         """release w units and admit waiters from the head while they fit."""

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from threading import Lock
 from typing import Any
 
+from . import park as _park
 from .g import G, WaitReason
 from .netpoll_epoll import MODE_READ, MODE_WRITE
 from .park import gopark, goready, gosched, preempt_requested
@@ -248,7 +249,7 @@ class FD:
                 await self.wait(mode)
         finally:
             self.unlock(mode)
-        if not parked and preempt_requested():  # completed without parking (see park.py)
+        if not parked and _park.anypreempt and preempt_requested():  # completed without parking (see park.py)
             await gosched()
         return r
 
@@ -280,6 +281,6 @@ class FD:
                 await self.wait(MODE_WRITE)
         finally:
             self.unlock(MODE_WRITE)
-        if not parked and preempt_requested():
+        if not parked and _park.anypreempt and preempt_requested():
             await gosched()
         return total

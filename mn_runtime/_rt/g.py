@@ -12,10 +12,17 @@ WAITING   parked by gopark: on a wait queue, a timer or a pollDesc, with `waitre
           Exactly one goready moves it back to RUNNABLE.
 DEAD      its coroutine returned, raised, or was abandoned when run() ended.
 
-Every change of `status` goes through `casgstatus`, which checks the old state under the G's lock and
-throws on an impossible transition, naming both states (Go's casgstatus / throw). The lock is what
-makes a double goready an error rather than a lost G, with or without the GIL. The one exception
-is `abandon`, which marks a G DEAD from any state when the runtime ends and no M will run it again.
+Every change of `status` names the state it moves from and throws on a mismatch, naming both states
+(Go's casgstatus / throw). Where two threads may attempt the same move, the check and the write
+are made under the G's lock (`casgstatus`, goready's WAITING -> RUNNABLE, goexit's RUNNING -> DEAD
+with its joiners): that is what makes a double goready an error rather than a lost G, with or
+without the GIL. The two moves only the G's owner can make skip the lock but not the check:
+RUNNABLE -> RUNNING in execute (the M that took the G off a queue owns it) and RUNNING -> WAITING
+when it parks (the M running it). No other thread may write `status` then; a buggy second writer
+(a double goready) checks under the lock and finds RUNNABLE or RUNNING, not WAITING, and throws;
+and the lock the M took the G under (a run queue's), or the park's commit lock, orders the write
+before any other thread's next read. The one exception to the check is `abandon`, which marks a
+G DEAD from any state when the runtime ends and no M will run it again.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from .traps import park_trap
 
 if TYPE_CHECKING:
     from .m import M
+    from .waitq import Sudog
 
 __all__ = ["G", "GStatus", "WaitReason", "badgstatus", "casgstatus", "valid_transition"]
 
@@ -86,7 +94,8 @@ class G:
     """G is a goroutine: a coroutine plus the scheduling state the runtime keeps about it.
 
     The public name is `mn_runtime.Goroutine`; users see `id`, `done` and `join()`.
-    Fields written by more than one thread (`status`, `joiners`, `result`) change only under `lock`.
+    Fields more than one thread may write (`joiners`, `result`, and `status` outside its owner's
+    moves, see above) change only under `lock`.
     """
 
     __slots__ = (
@@ -109,6 +118,7 @@ class G:
         "runnabletime",
         "selectdone",
         "status",
+        "sudog",
         "traceseq",
         "waitreason",
         "waitsince",
@@ -161,6 +171,8 @@ class G:
         # runnabletime: when the G last became runnable; written only by an active tracer (before
         # the G is queued, so the queue's lock orders it before the M that runs the G reads it).
         self.runnabletime = 0.0
+        # sudog: this G's cached sudog for channel waits (waitq.acquire_sudog); only it touches it.
+        self.sudog: Sudog | None = None
 
     # --- public surface (mn_runtime.Goroutine) ---
 
@@ -220,11 +232,12 @@ def casgstatus(gp: G, old: GStatus, new: GStatus) -> None:
     site's pair against _VALID: an illegal move is a bug in the call site, found once by the test,
     so the hot path checks only what can differ at run time (the current state).
 
-    The three moves of every park/ready cycle (RUNNABLE -> RUNNING and RUNNING -> WAITING in
-    sched.execute, WAITING -> RUNNABLE in park.goready) and RUNNING -> DEAD in sched.goexit
-    (under the same lock hold as the result) inline this body, lock and all, because a Python
-    call costs as much as the rest of it; each copy ends in badgstatus on a mismatch, and the
-    same test holds those sites to the same table.
+    The three moves of every park/ready cycle inline this body, because a Python call costs as
+    much as the rest of it: WAITING -> RUNNABLE in park.goready and RUNNING -> DEAD in
+    sched.goexit (under the same lock hold as the result) with the lock, the owner's moves
+    RUNNABLE -> RUNNING and RUNNING -> WAITING in sched.execute without it (see the module
+    docstring). Each copy ends in badgstatus on a mismatch, and the same test holds those sites
+    to the same table.
     """
     lock = gp.lock
     lock.acquire()

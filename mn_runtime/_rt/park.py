@@ -3,6 +3,10 @@
     await gopark(commit, arg, reason)      # in the G that waits
     goready(g)                             # anywhere else, exactly once per park
 
+goparkunlock(lock, reason) is gopark whose commit only releases `lock`, the usual case (a channel,
+a mutex): its trap carries the lock and no commit, and the M releases the lock itself, saving a
+Python call per park (Go's goparkunlock and parkunlock_c).
+
 gopark yields a PARK trap. The M that steps the coroutine, once the coroutine is suspended, moves
 the G to WAITING and only then calls commit(g, arg). A waiter registers itself under some lock (a
 channel's, a pollDesc's) and passes a commit that releases that lock: whoever wants to wake it must
@@ -18,15 +22,18 @@ or on the global queue otherwise.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Awaitable
+
 from . import sched as _sched
-from .g import RUNNABLE, WAITING, G, badgstatus, casgstatus
+from .g import RUNNABLE, WAITING, G, WaitReason, badgstatus, casgstatus
 from .idle import injectglist, wakep
 from .runq import runqput
 from .tls import tls
 from .traps import gosched_trap as gosched
 from .traps import park_trap as gopark
 
-__all__ = ["current_g", "gopark", "goready", "goready_into", "gosched", "preempt_requested"]
+__all__ = ["current_g", "gopark", "goparkunlock", "goready", "goready_into", "gosched", "preempt_requested"]
 
 
 def goready(gp: G, next: bool = True) -> None:
@@ -43,18 +50,24 @@ def goready(gp: G, next: bool = True) -> None:
         badgstatus(gp, WAITING, RUNNABLE)
     gp.status = RUNNABLE
     lk.release()
-    m = tls.m
     s = _sched.cur
     if s is None:
         return  # the runtime is gone; gp is abandoned with the rest
-    tr = s.tracer
-    if tr is not None:
-        tr.go_unblock(gp, m.curg if m is not None else None)
-    if s.chaos is not None and s.chaos.delay_ready(gp, m):
-        return
+    m = tls.m
+    if s.tracer is not None or s.chaos is not None:  # one test on the common path for both hooks
+        tr = s.tracer
+        if tr is not None:
+            tr.go_unblock(gp, m.curg if m is not None else None)
+        if s.chaos is not None and s.chaos.delay_ready(gp, m):
+            return
     if m is not None:
         p = m.p
         if p is not None:
+            if next and p.runnext is None and s.chaos is None:
+                # runqput's first case, without the call: the readier's own P (m.p is set only
+                # while m holds it RUNNING, so runnext is m's alone), an empty slot, no wakep.
+                p.runnext = gp
+                return
             if runqput(s, p, gp, next):
                 wakep(s)
             return
@@ -63,6 +76,12 @@ def goready(gp: G, next: bool = True) -> None:
         glist.append(gp)
         return
     injectglist(s, [gp])
+
+
+def goparkunlock(lock: threading.Lock, reason: WaitReason) -> Awaitable[None]:
+    """goparkunlock parks the running G and then releases lock, which the caller holds and under
+    which it registered the G as a waiter (Go's goparkunlock)."""
+    return gopark(None, lock, reason)
 
 
 def current_g() -> G | None:
@@ -78,7 +97,8 @@ def preempt_requested() -> bool:
     `if preempt_requested(): await gosched()`, so Gs that never park still give up the P at their
     next runtime call. A plain function, not a coroutine: the common answer costs no allocation.
     The answer is nearly always no, so it first reads `anypreempt`, a module-wide hint, and looks
-    up the running G only when some G may have been asked.
+    up the running G only when some G may have been asked; the per-message paths (channel
+    operations, fd reads and writes) read the hint themselves before calling.
     """
     if not anypreempt:
         return False

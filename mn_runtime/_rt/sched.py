@@ -52,7 +52,8 @@ Locks and what they stand in for
   nmspinning and npidle atomically in wakep; we read them racily as a hint and decide under the
   lock.
 - p.lock guards a P's ring, runnext and status (Go: atomics on runqhead/runqtail and pp.status).
-- g.lock guards a G's status and joiners (Go: atomic CAS on gp.atomicstatus).
+- g.lock guards a G's status and joiners (Go: atomic CAS on gp.atomicstatus), except the two
+  moves only the G's owner makes (g.py).
 - Order: sched.lock before p.lock; g.lock is a leaf. Never two p.locks at once.
 - The M park lock (m.py) is the memory barrier between the waker writing m.nextp and the M reading it.
 """
@@ -240,13 +241,9 @@ class Sched:
         tr = self.tracer
         chaos = self.chaos
         while True:  # one pass per G run on this M without returning to schedule
-            lk = gp.lock
-            lk.acquire()
-            if gp.status is not RUNNABLE:  # casgstatus(gp, RUNNABLE, RUNNING), inlined (see g.py)
-                lk.release()
+            if gp.status is not RUNNABLE:  # casgstatus(gp, RUNNABLE, RUNNING), owner's move (g.py)
                 badgstatus(gp, RUNNABLE, RUNNING)
             gp.status = RUNNING
-            lk.release()
             p.ngrun += 1
             m.ngrun += 1
             gp.preempt = False
@@ -256,10 +253,10 @@ class Sched:
             m.curg = gp
             if tr is not None:
                 tr.go_start(m, p, gp)
-            coro = gp.coro
-            assert coro is not None
+            coro: Any = gp.coro  # not None: only goexit and abandon clear it, and gp is RUNNABLE
             run = gp.ctx.run
-            step: Any = coro.send
+            send = coro.send  # one bound method per resume, not one per trap
+            step: Any = send
             val: Any = None
             resume = gp.resume  # a syscall's outcome held while gp waited for a P; usually None
             if resume is not None:
@@ -277,25 +274,24 @@ class Sched:
                 except BaseException as e:  # any escape ends the runtime, as a panic
                     self.gopanic(m, gp, e)
                     return
-                step = coro.send
+                step = send
                 val = None
                 if type(trap) is tuple:
                     kind = trap[0]
                     if kind is PARK:
                         _, commit, arg, reason = trap
-                        lk = gp.lock
-                        lk.acquire()
-                        if gp.status is not RUNNING:  # casgstatus(gp, RUNNING, WAITING), inlined
-                            lk.release()
+                        if gp.status is not RUNNING:  # casgstatus(gp, RUNNING, WAITING), owner's move
                             badgstatus(gp, RUNNING, WAITING)
                         gp.status = WAITING
-                        lk.release()
                         gp.waitreason = reason
                         gp.waitsince = self.now or _monotonic()  # read only by dumps
                         m.curg = None
                         if tr is not None:
                             tr.go_park(m, gp, reason)
-                        if commit is None or commit(gp, arg):
+                        if commit is None:  # goparkunlock: the commit is releasing the lock
+                            arg.release()
+                            break
+                        if commit(gp, arg):
                             break
                         # The commit found the wait already satisfied: resume at once (Go's
                         # park_m with a failed waitunlockf).

@@ -8,6 +8,7 @@ anything else awaited a foreign awaitable (an asyncio future, say) and gets a Ty
 
   (GOSCHED,)                        put me on the global queue and run something else
   (PARK, commit, arg, reason)       park me; then run commit(g, arg) -> bool (False: resume me)
+  (PARK, None, lock, reason)        park me; then release lock (Go's goparkunlock)
   (SYSCALL, fn, args, kwargs)       run fn(*args, **kwargs) on this M with the P released
 """
 

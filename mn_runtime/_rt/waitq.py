@@ -21,7 +21,6 @@ itself once it runs again.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Throw
@@ -30,7 +29,7 @@ from .park import goready
 if TYPE_CHECKING:
     from .g import G
 
-__all__ = ["Sudog", "WaitQ", "unlockf"]
+__all__ = ["Sudog", "WaitQ", "acquire_sudog", "release_sudog"]
 
 
 class Sudog:
@@ -63,7 +62,7 @@ class Sudog:
         """ready ends the wait this sudog stands for: it records how (success: a transfer happened,
         not a close) and readies its G, whose g.param names this sudog (the case that won a
         select). Called after the queue's lock is released; the G reads what was written here once
-        it runs again (goready's status lock orders the writes first)."""
+        it runs again (the run queue goready puts it on orders the writes first)."""
         self.success = success
         g = self.g
         g.param = self
@@ -175,7 +174,30 @@ class WaitQ:
             sg = nxt
 
 
-def unlockf(gp: G, lock: threading.Lock) -> bool:
-    """unlockf is the usual gopark commit: release the lock under which gp enqueued its sudog."""
-    lock.release()
-    return True
+def acquire_sudog(gp: G, elem: Any, c: Any) -> Sudog:
+    """acquire_sudog returns a sudog for gp's next channel wait: gp's cached one, else a new one.
+
+    Go keeps a per-P cache of sudogs (acquireSudog); a G here keeps one, because a G is in at
+    most one non-select channel wait at a time and a per-G cache needs no lock. Only the G's own
+    code calls this and release_sudog, so `gp.sudog` has one owner.
+    """
+    sg = gp.sudog
+    if sg is None:
+        return Sudog(gp, elem, c)
+    gp.sudog = None
+    sg.elem = elem
+    sg.c = c
+    sg.success = False
+    return sg
+
+
+def release_sudog(gp: G, sg: Sudog) -> None:
+    """release_sudog gives sg back to gp's cache once gp's wait is over (Go's releaseSudog).
+
+    The waker is done with sg by then: it writes the sudog before goready, and goready is the
+    last thing it does with it.
+    """
+    if sg.q is not None or sg.isselect:
+        raise Throw("release_sudog: sudog still on a queue or part of a select")
+    sg.elem = sg.c = None  # drop the value and the channel: the cache must not keep them alive
+    gp.sudog = sg

@@ -73,7 +73,7 @@ def _pollerr(code: int) -> OSError:
 class FD:
     """FD is one non-blocking fd registered with the netpoller; `sock` is its socket, if any."""
 
-    __slots__ = ("closed", "closing", "fd", "held", "mu", "pd", "refs", "sock", "waiters")
+    __slots__ = ("closed", "closing", "drained", "fd", "held", "mu", "pd", "refs", "sock", "waiters")
 
     def __init__(self, fd: int, sock: socket.socket | None = None) -> None:
         self.fd = fd
@@ -85,6 +85,9 @@ class FD:
         # held[mode] / waiters[mode]: the read (1) and write (2) locks; index 0 is unused.
         self.held = [False, False, False]
         self.waiters: list[deque[G]] = [deque(), deque(), deque()]
+        # drained: the last stream read (readstream) got fewer bytes than it asked for, so the
+        # socket was empty then; owned by the holder of the read lock.
+        self.drained = False
         if sock is not None:
             sock.setblocking(False)
         else:
@@ -250,6 +253,50 @@ class FD:
         finally:
             self.unlock(mode)
         if not parked and _park.anypreempt and preempt_requested():  # completed without parking (see park.py)
+            await gosched()
+        return r
+
+    async def readstream(self, fn: Callable[[Any], Any], arg: Any, want: int) -> Any:
+        """readstream is io(MODE_READ, fn, arg) for a stream socket's recv or recv_into of up to
+        `want` bytes, which skips the system call that would fail.
+
+        A stream read that returns fewer bytes than it asked for (but not 0, end of stream) has
+        emptied the socket's receive queue. The fd is registered edge-triggered, so any byte that
+        arrives after that read brings a new epoll event, and the next read can wait for that
+        event first (netpollblock returns at once if it was already banked as PD_READY) instead
+        of trying recv and failing with EAGAIN, as nginx does after a short recv on an
+        edge-triggered socket. A spurious wake-up only costs the retry loop one EAGAIN; a byte
+        cannot be missed, because it could only have arrived after the short read, with its edge.
+
+        An end of stream or an error can be pending behind the last byte with no event to come
+        (the FIN came with the data, and its event was delivered before the read): once an event
+        has said so (pd.hup, set before that event readied anyone), reads always try the call,
+        as nginx's pending_eof. A stale False read here is harmless: the event that sets it has
+        then not yet been delivered, and will bank PD_READY or wake the waiter.
+        Not for datagrams or other fds, where a short read says nothing about what is queued.
+        """
+        if not self._trylock(MODE_READ):
+            await self.lock(MODE_READ)
+        try:
+            self.checkerr(MODE_READ)
+            parked = False
+            if self.drained:
+                self.drained = False
+                parked = True
+                await self.wait(MODE_READ)
+            while True:
+                try:
+                    r = fn(arg)
+                    break
+                except (BlockingIOError, InterruptedError):
+                    pass
+                parked = True
+                await self.wait(MODE_READ)
+            n = r if type(r) is int else len(r)
+            self.drained = 0 < n < want and not self.pd.hup
+        finally:
+            self.unlock(MODE_READ)
+        if not parked and _park.anypreempt and preempt_requested():
             await gosched()
         return r
 

@@ -2,7 +2,7 @@
 
 Contract with netpoll.py: `poll(timeout, glist)` blocks in epoll_wait for at most timeout seconds
 (None: no limit; 0: just look), and for each fd event calls `polldesc.netpollready(glist, pd,
-mode)` with mode a bit set of MODE_READ and MODE_WRITE; it returns the number of fd events. An
+mode)` with mode a bit set of MODE_READ and MODE_WRITE (and MODE_HUP); it returns the number of fd events. An
 eventfd registered level-triggered breaks the wait (`wakeup`, Go's netpollBreak); only the poller
 thread drains it, so a non-blocking poll from an M leaves it for the poller. The backend knows
 nothing of Gs or run queues: pollDescs translate readiness into readied Gs.
@@ -44,9 +44,13 @@ if TYPE_CHECKING:
 
 MODE_READ = 1
 MODE_WRITE = 2
+# MODE_HUP rides along with MODE_READ when the event says the peer hung up or the fd failed
+# (EPOLLRDHUP, EPOLLHUP, EPOLLERR): a read then returns at once, with no further event to come.
+MODE_HUP = 4
 
 _EV_READ = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EV_WRITE = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+_EV_HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EV_REGISTER = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 
 
@@ -144,7 +148,7 @@ class EpollBackend:
         for fd, ev in events:
             mode = 0
             if ev & _EV_READ:
-                mode |= MODE_READ
+                mode |= (MODE_READ | MODE_HUP) if ev & _EV_HUP else MODE_READ
             if ev & _EV_WRITE:
                 mode |= MODE_WRITE
             with self.lock:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Throw
 from . import sched as _sched
 from .g import G, WaitReason
-from .netpoll_epoll import MODE_READ, MODE_WRITE
+from .netpoll_epoll import MODE_HUP, MODE_READ, MODE_WRITE
 from .park import gopark, goready, goready_into
 from .timers import Timer
 from .tls import tls
@@ -92,6 +92,7 @@ class PollDesc:
         "closer",
         "closing",
         "fd",
+        "hup",
         "lock",
         "rd",
         "regseq",
@@ -112,6 +113,9 @@ class PollDesc:
         self.rg: Any = None
         self.wg: Any = None
         self.closing = False
+        # hup: an event said the peer hung up or the fd failed (MODE_HUP); set once, under lock,
+        # before the event readies anyone. FD.readstream reads it (see there).
+        self.hup = False
         self.rseq = 0
         self.wseq = 0
         self.rd = 0.0
@@ -250,6 +254,8 @@ def netpollready(glist: list[G], pd: PollDesc, mode: int) -> None:
     lock = pd.lock
     lock.acquire()
     try:
+        if mode & MODE_HUP:
+            pd.hup = True
         if mode & MODE_READ:
             rg = netpollunblock(pd, MODE_READ, True)
         if mode & MODE_WRITE:

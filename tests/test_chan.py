@@ -507,3 +507,53 @@ def test_mpmc_checksum_million() -> None:
     """10^6 messages, 8 producers, 8 consumers (about 3 s on 2 cores, so run once, at procs=4)."""
     total = 1_000_000
     assert _mpmc(total, 4, 128) == (total, total * (total - 1) // 2)
+
+
+def test_sudog_cache_is_reused_and_checked() -> None:
+    """A G's channel waits reuse its one cached sudog (acquire_sudog/release_sudog), which drops the
+    value and the channel when given back; giving back a sudog that is still queued, or a select's,
+    is an internal error (Go's releaseSudog checks)."""
+    import contextvars
+
+    from mn_runtime._rt.g import G
+    from mn_runtime._rt.waitq import acquire_sudog, release_sudog
+    from mn_runtime.errors import Throw
+
+    seen: list[int] = []
+
+    async def main() -> None:
+        ch: mn.Chan[int] = mn.Chan()
+
+        async def receiver() -> None:
+            for _ in range(3):
+                await ch.recv()  # parks each time: the sender sleeps first
+                me = mn.current()
+                assert me.sudog is not None and me.sudog.elem is None and me.sudog.c is None
+                seen.append(id(me.sudog))
+
+        g = mn.go(receiver)
+        for i in range(3):
+            await mn.sleep(0.01)
+            await ch.send(i)
+        await g.join()
+
+    mn.run(main, procs=1)
+    assert len(seen) == 3 and len(set(seen)) == 1  # one sudog for all three waits
+
+    async def nothing() -> None:
+        pass
+
+    coro = nothing()
+    coro.close()
+    gp = G(1, coro, contextvars.copy_context(), "t")
+    sg = acquire_sudog(gp, 5, None)
+    q = WaitQ()
+    q.enqueue(sg)
+    with pytest.raises(Throw, match="release_sudog: sudog still on a queue"):
+        release_sudog(gp, sg)
+    assert q.dequeue() is sg
+    release_sudog(gp, sg)
+    assert gp.sudog is sg and acquire_sudog(gp, 7, None) is sg and sg.elem == 7 and gp.sudog is None
+    sel = Sudog(gp, None, None, True, 0)
+    with pytest.raises(Throw, match="part of a select"):
+        release_sudog(gp, sel)

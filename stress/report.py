@@ -110,6 +110,7 @@ class Monitor:
         self.proc = psutil.Process()
         self.stop_ev = threading.Event()
         self.samples: list[tuple[float, int, int, int]] = []  # (t, threads, fds, rss)
+        self.lastops = 0  # ops at the last progress line
         self.thread = threading.Thread(target=self.loop, name="stress-monitor", daemon=True)
 
     def sample(self) -> tuple[float, int, int, int]:
@@ -119,20 +120,26 @@ class Monitor:
 
     def loop(self) -> None:
         nextline = time.monotonic() + 1.0
-        lastops = 0
         while not self.stop_ev.wait(SAMPLE):
-            t, th, fds, rss = self.sample()
-            if t >= nextline and self.out is not None:
+            s = self.sample()
+            if s[0] >= nextline:
                 nextline += 1.0
-                with self.ctx.lock:
-                    ops, checks = self.ctx.ops, self.ctx.checks
-                print(
-                    f"[{self.name}] {t - self.ctx.start:5.1f}s ops={ops} (+{ops - lastops}/s) checks={checks}"
-                    f" threads={th} fds={fds} rss={rss >> 20}MiB",
-                    file=self.out,
-                    flush=True,
-                )
-                lastops = ops
+                self.line(s)
+
+    def line(self, s: tuple[float, int, int, int]) -> None:
+        """line prints one progress line: every second while the scenario runs, and once at stop."""
+        if self.out is None:
+            return
+        t, th, fds, rss = s
+        with self.ctx.lock:
+            ops, checks = self.ctx.ops, self.ctx.checks
+        print(
+            f"[{self.name}] {t - self.ctx.start:5.1f}s ops={ops} (+{ops - self.lastops}) checks={checks}"
+            f" threads={th} fds={fds} rss={rss >> 20}MiB",
+            file=self.out,
+            flush=True,
+        )
+        self.lastops = ops
 
     def start(self) -> None:
         self.sample()
@@ -141,7 +148,7 @@ class Monitor:
     def stop(self) -> None:
         self.stop_ev.set()
         self.thread.join()
-        self.sample()
+        self.line(self.sample())
 
 
 async def _wrapper(scn: ModuleType, ctx: Ctx) -> None:

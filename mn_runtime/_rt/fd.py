@@ -26,8 +26,9 @@ import socket
 from collections import deque
 from collections.abc import Callable
 from threading import Lock
-from typing import Any
+from typing import Any, NoReturn
 
+from ..errors import Throw
 from . import park as _park
 from .g import G, WaitReason
 from .netpoll_epoll import MODE_READ, MODE_WRITE
@@ -64,6 +65,10 @@ class DeadlineExceeded(TimeoutError):
 
 ClosedError.__module__ = "mn_runtime.net"
 DeadlineExceeded.__module__ = "mn_runtime.net"
+
+
+def _negative_refs(fd: int) -> NoReturn:
+    raise Throw(f"fd.decref: negative reference count on fd {fd}")
 
 
 def _pollerr(code: int) -> OSError:
@@ -139,15 +144,19 @@ class FD:
         nxt: G | None = None
         mu = self.mu
         mu.acquire()  # hot path (every I/O call): acquire/release cost half of a with block
-        try:
-            q = self.waiters[mode]
-            if q:
-                nxt = q.popleft()  # ownership passes directly: held stays True
-            else:
-                self.held[mode] = False
-            destroy = self._decref()
-        finally:
-            mu.release()
+        q = self.waiters[mode]
+        if q:
+            nxt = q.popleft()  # ownership passes directly: held stays True
+        else:
+            self.held[mode] = False
+        # _decref, written out: this runs twice per round trip of a request/response server.
+        refs = self.refs = self.refs - 1
+        destroy = refs == 0 and self.closing and not self.closed
+        if destroy:
+            self.closed = True
+        mu.release()
+        if refs < 0:
+            _negative_refs(self.fd)
         if nxt is not None:
             goready(nxt)
         if destroy:
@@ -170,9 +179,7 @@ class FD:
         """_decref (mu held) drops a reference; True if the caller must now close the fd."""
         self.refs -= 1
         if self.refs < 0:
-            from ..errors import Throw
-
-            raise Throw(f"fd.decref: negative reference count on fd {self.fd}")
+            _negative_refs(self.fd)
         destroy = self.closing and self.refs == 0 and not self.closed
         if destroy:
             self.closed = True
@@ -278,22 +285,26 @@ class FD:
         if not self._trylock(MODE_READ):
             await self.lock(MODE_READ)
         try:
-            self.checkerr(MODE_READ)
-            parked = False
-            if self.drained:
+            pd = self.pd
+            err = netpollcheckerr(pd, MODE_READ)  # checkerr and wait, written out (hot path)
+            if err != POLL_NO_ERROR:
+                raise _pollerr(err)
+            parked = self.drained
+            if parked:
                 self.drained = False
-                parked = True
-                await self.wait(MODE_READ)
             while True:
+                if parked:
+                    while not await netpollblock(pd, MODE_READ):
+                        err = netpollcheckerr(pd, MODE_READ)
+                        if err != POLL_NO_ERROR:
+                            raise _pollerr(err)
                 try:
                     r = fn(arg)
                     break
                 except (BlockingIOError, InterruptedError):
-                    pass
-                parked = True
-                await self.wait(MODE_READ)
+                    parked = True
             n = r if type(r) is int else len(r)
-            self.drained = 0 < n < want and not self.pd.hup
+            self.drained = 0 < n < want and not pd.hup
         finally:
             self.unlock(MODE_READ)
         if not parked and _park.anypreempt and preempt_requested():

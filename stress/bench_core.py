@@ -312,8 +312,7 @@ def main() -> None:
             )
         )
         print(rows[-1], flush=True)
-    p1 = median(lambda: mn_pure(1), r)
-    p2 = median(lambda: mn_pure(2), r)
+    p2, p1 = paired(lambda: mn_pure(2), lambda: mn_pure(1), r)
     rows.append(
         ("pure-Python Gs: procs=2 time / procs=1 time", f"{p2:.3f} s", f"{p1:.3f} s (procs=1)", f"{p2 / p1:.2f} (cost)")
     )

@@ -144,16 +144,20 @@ class EpollBackend:
             seq = self.regseq
             self.lastpoll = time.monotonic()
         events = self.ep.poll(0, 256)
-        n = 0
-        for fd, ev in events:
-            mode = 0
-            if ev & _EV_READ:
-                mode |= (MODE_READ | MODE_HUP) if ev & _EV_HUP else MODE_READ
-            if ev & _EV_WRITE:
-                mode |= MODE_WRITE
-            with self.lock:
+        if not events:
+            return 0
+        ready: list[tuple[Any, int]] = []
+        with self.lock:  # one hold for the whole batch: the lookups are short, the events many
+            for fd, ev in events:
+                mode = 0
+                if ev & _EV_READ:
+                    mode |= (MODE_READ | MODE_HUP) if ev & _EV_HUP else MODE_READ
+                if ev & _EV_WRITE:
+                    mode |= MODE_WRITE
                 pd = self.fds.get(fd)
-                if pd is not None and pd.regseq > seq:
+                if pd is None or not mode:
+                    continue
+                if pd.regseq > seq:
                     # Registered during this wait: maybe a previous holder's event. Re-arm.
                     self.nstale += 1
                     try:
@@ -161,12 +165,13 @@ class EpollBackend:
                     except OSError:
                         pass  # closed meanwhile: nothing left to deliver
                     continue
-                if pd is not None and mode:
-                    self.nevents += 1
-            if pd is not None and mode:
-                n += 1
-                netpollready(glist, pd, mode)
-        return n
+                ready.append((pd, mode))
+            self.nevents += len(ready)
+        # pollDescs are readied outside the backend's lock (netpollready takes pd.lock, and a
+        # pollDesc closed meanwhile only banks a readiness nobody waits for), as before.
+        for pd, mode in ready:
+            netpollready(glist, pd, mode)
+        return len(ready)
 
     def wakeup(self) -> None:
         """wakeup breaks a blocked poll (Go's netpollBreak); coalesces until the poller drains."""

@@ -225,12 +225,12 @@ class Conn(_Deadlines):
     def read(self, n: int) -> Coroutine[Any, Any, bytes]:
         """read returns up to n bytes as soon as any arrive; b"" at end of stream."""
         n = _nbytes(n)
-        return self._fd.readstream(self._sock.recv, n, n)
+        return self._fd.io(MODE_READ, self._sock.recv, n, stream=n)
 
     @coroutine_function
     def readinto(self, buf: bytearray | memoryview) -> Coroutine[Any, Any, int]:
         """readinto fills buf with what has arrived; returns the count (0 at end of stream)."""
-        return self._fd.readstream(self._sock.recv_into, buf, memoryview(buf).nbytes)
+        return self._fd.io(MODE_READ, self._sock.recv_into, buf, stream=memoryview(buf).nbytes)
 
     @coroutine_function
     def write(self, data: bytes | bytearray | memoryview) -> Coroutine[Any, Any, int]:

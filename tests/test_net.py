@@ -430,7 +430,7 @@ def test_fd_readiness_noticed_while_every_running_m_is_busy() -> None:
     assert names == ["read b'ping'", "hog done"], events
 
 
-# --- a short stream read waits for the next event instead of failing with EAGAIN (FD.readstream) ---
+# --- a short stream read waits for the next event instead of failing with EAGAIN (FD.io, stream=) ---
 
 
 class _CountingSocket(socket.socket):

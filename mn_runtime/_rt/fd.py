@@ -26,7 +26,7 @@ import socket
 from collections import deque
 from collections.abc import Callable
 from threading import Lock
-from typing import Any, NoReturn
+from typing import Any
 
 from ..errors import Throw
 from . import park as _park
@@ -67,10 +67,6 @@ ClosedError.__module__ = "mn_runtime.net"
 DeadlineExceeded.__module__ = "mn_runtime.net"
 
 
-def _negative_refs(fd: int) -> NoReturn:
-    raise Throw(f"fd.decref: negative reference count on fd {fd}")
-
-
 def _pollerr(code: int) -> OSError:
     return ClosedError() if code == POLL_ERR_CLOSING else DeadlineExceeded()
 
@@ -90,8 +86,8 @@ class FD:
         # held[mode] / waiters[mode]: the read (1) and write (2) locks; index 0 is unused.
         self.held = [False, False, False]
         self.waiters: list[deque[G]] = [deque(), deque(), deque()]
-        # drained: the last stream read (readstream) got fewer bytes than it asked for, so the
-        # socket was empty then; owned by the holder of the read lock.
+        # drained: the last stream read (io with stream) got fewer bytes than it asked for, so
+        # the socket was empty then; owned by the holder of the read lock.
         self.drained = False
         if sock is not None:
             sock.setblocking(False)
@@ -144,19 +140,15 @@ class FD:
         nxt: G | None = None
         mu = self.mu
         mu.acquire()  # hot path (every I/O call): acquire/release cost half of a with block
-        q = self.waiters[mode]
-        if q:
-            nxt = q.popleft()  # ownership passes directly: held stays True
-        else:
-            self.held[mode] = False
-        # _decref, written out: this runs twice per round trip of a request/response server.
-        refs = self.refs = self.refs - 1
-        destroy = refs == 0 and self.closing and not self.closed
-        if destroy:
-            self.closed = True
-        mu.release()
-        if refs < 0:
-            _negative_refs(self.fd)
+        try:
+            q = self.waiters[mode]
+            if q:
+                nxt = q.popleft()  # ownership passes directly: held stays True
+            else:
+                self.held[mode] = False
+            destroy = self._decref()
+        finally:
+            mu.release()
         if nxt is not None:
             goready(nxt)
         if destroy:
@@ -179,7 +171,7 @@ class FD:
         """_decref (mu held) drops a reference; True if the caller must now close the fd."""
         self.refs -= 1
         if self.refs < 0:
-            _negative_refs(self.fd)
+            raise Throw(f"fd.decref: negative reference count on fd {self.fd}")
         destroy = self.closing and self.refs == 0 and not self.closed
         if destroy:
             self.closed = True
@@ -242,72 +234,48 @@ class FD:
 
     # --- the operation loop ---
 
-    async def io(self, mode: int, fn: Callable[..., Any], *args: Any) -> Any:
-        """io runs fn(*args) until it does not raise BlockingIOError, parking on EAGAIN."""
-        if not self._trylock(mode):
-            await self.lock(mode)
-        try:
-            self.checkerr(mode)
-            parked = False
-            while True:
-                try:
-                    r = fn(*args)
-                    break
-                except (BlockingIOError, InterruptedError):
-                    pass
-                parked = True
-                await self.wait(mode)
-        finally:
-            self.unlock(mode)
-        if not parked and _park.anypreempt and preempt_requested():  # completed without parking (see park.py)
-            await gosched()
-        return r
+    async def io(self, mode: int, fn: Callable[..., Any], *args: Any, stream: int = 0) -> Any:
+        """io runs fn(*args) until it does not raise BlockingIOError, parking on EAGAIN.
 
-    async def readstream(self, fn: Callable[[Any], Any], arg: Any, want: int) -> Any:
-        """readstream is io(MODE_READ, fn, arg) for a stream socket's recv or recv_into of up to
-        `want` bytes, which skips the system call that would fail.
-
-        A stream read that returns fewer bytes than it asked for (but not 0, end of stream) has
-        emptied the socket's receive queue. The fd is registered edge-triggered, so any byte that
-        arrives after that read brings a new epoll event, and the next read can wait for that
-        event first (netpollblock returns at once if it was already banked as PD_READY) instead
-        of trying recv and failing with EAGAIN, as nginx does after a short recv on an
-        edge-triggered socket. A spurious wake-up only costs the retry loop one EAGAIN; a byte
-        cannot be missed, because it could only have arrived after the short read, with its edge.
+        stream > 0 marks a stream socket's read (recv or recv_into) of up to that many bytes,
+        which skips the system call that would fail. Such a read that returns fewer bytes than it
+        asked for (but not 0, end of stream) has emptied the socket's receive queue. The fd is
+        registered edge-triggered, so any byte that arrives after that read brings a new epoll
+        event, and the next read waits for that event first (netpollblock returns at once if it
+        was already banked as PD_READY) instead of trying recv and failing with EAGAIN, as nginx
+        does after a short recv on an edge-triggered socket. A spurious wake-up only costs the
+        loop one EAGAIN; a byte cannot be missed, because it could only have arrived after the
+        short read, with its edge.
 
         An end of stream or an error can be pending behind the last byte with no event to come
         (the FIN came with the data, and its event was delivered before the read): once an event
         has said so (pd.hup, set before that event readied anyone), reads always try the call,
         as nginx's pending_eof. A stale False read here is harmless: the event that sets it has
-        then not yet been delivered, and will bank PD_READY or wake the waiter.
-        Not for datagrams or other fds, where a short read says nothing about what is queued.
+        then not yet been delivered, and will bank PD_READY or wake the waiter. Datagrams and
+        other fds pass no stream: a short read there says nothing about what is queued.
+        `drained` belongs to whoever holds the read lock.
         """
-        if not self._trylock(MODE_READ):
-            await self.lock(MODE_READ)
+        if not self._trylock(mode):
+            await self.lock(mode)
         try:
-            pd = self.pd
-            err = netpollcheckerr(pd, MODE_READ)  # checkerr and wait, written out (hot path)
-            if err != POLL_NO_ERROR:
-                raise _pollerr(err)
-            parked = self.drained
+            self.checkerr(mode)
+            parked = stream > 0 and self.drained
             if parked:
                 self.drained = False
             while True:
                 if parked:
-                    while not await netpollblock(pd, MODE_READ):
-                        err = netpollcheckerr(pd, MODE_READ)
-                        if err != POLL_NO_ERROR:
-                            raise _pollerr(err)
+                    await self.wait(mode)
                 try:
-                    r = fn(arg)
+                    r = fn(*args)
                     break
                 except (BlockingIOError, InterruptedError):
                     parked = True
-            n = r if type(r) is int else len(r)
-            self.drained = 0 < n < want and not pd.hup
+            if stream:
+                n = r if type(r) is int else len(r)
+                self.drained = 0 < n < stream and not self.pd.hup
         finally:
-            self.unlock(MODE_READ)
-        if not parked and _park.anypreempt and preempt_requested():
+            self.unlock(mode)
+        if not parked and _park.anypreempt and preempt_requested():  # completed without parking (see park.py)
             await gosched()
         return r
 

@@ -2,10 +2,10 @@
 
 Contract with netpoll.py: `poll(timeout, glist)` blocks in epoll_wait for at most timeout seconds
 (None: no limit; 0: just look), and for each fd event calls `polldesc.netpollready(glist, pd,
-mode)` with mode a bit set of MODE_READ and MODE_WRITE (and MODE_HUP); it returns the number of fd events. An
-eventfd registered level-triggered breaks the wait (`wakeup`, Go's netpollBreak); only the poller
-thread drains it, so a non-blocking poll from an M leaves it for the poller. The backend knows
-nothing of Gs or run queues: pollDescs translate readiness into readied Gs.
+mode)` with mode a bit set of MODE_READ, MODE_WRITE and MODE_HUP; it returns the number of fd
+events. An eventfd registered level-triggered breaks the wait (`wakeup`, Go's netpollBreak);
+only the poller thread drains it, so a non-blocking poll from an M leaves it for the poller. The
+backend knows nothing of Gs or run queues: pollDescs translate readiness into readied Gs.
 
 Each fd is registered once, edge-triggered, for both directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP |
 EPOLLET), as Go does. `fds` maps fd -> pollDesc under `lock`.

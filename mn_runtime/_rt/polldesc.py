@@ -114,7 +114,7 @@ class PollDesc:
         self.wg: Any = None
         self.closing = False
         # hup: an event said the peer hung up or the fd failed (MODE_HUP); set once, under lock,
-        # before the event readies anyone. FD.readstream reads it (see there).
+        # before the event readies anyone. FD.io reads it for stream reads (see there).
         self.hup = False
         self.rseq = 0
         self.wseq = 0

@@ -34,6 +34,7 @@ def runqput(sched: Sched, p: P, gp: G, next: bool) -> bool:
 
     Returns True when a G landed where another M could steal it (ring or global queue), i.e. when
     waking an idle M might help; a G that only took the empty runnext slot returns False.
+    park.goready writes the empty-runnext case out itself (the one copy of this function).
     """
     if sched.chaos is not None:
         next = sched.chaos.runqput(p, next)

@@ -172,8 +172,7 @@ class Sched:
             tr.go_create(gp, parent)
         if m is not None and m.p is not None:
             runqput(self, m.p, gp, True)
-            if not self.nmspinning and self.npidle:  # wakep's own racy pre-check, saving the call
-                wakep(self)
+            wakep(self)
         else:
             injectglist(self, [gp])
         return gp

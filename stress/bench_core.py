@@ -15,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -183,6 +184,25 @@ def mn_pure(procs: int, gs: int = 200, work: int = 2_000) -> float:
     return time.perf_counter() - t
 
 
+def threads_pure(nthreads: int, gs: int = 200, work: int = 2_000) -> float:
+    """threads_pure does mn_pure's work on nthreads plain threads, no runtime: what CPython's GIL
+    itself charges for a second thread running Python, on this host, now."""
+
+    def worker(share: int) -> None:
+        for _ in range(share * 10):
+            x = 0
+            for i in range(work):
+                x += i
+
+    ts = [threading.Thread(target=worker, args=(gs // nthreads,)) for _ in range(nthreads)]
+    t = time.perf_counter()
+    for th in ts:
+        th.start()
+    for th in ts:
+        th.join()
+    return time.perf_counter() - t
+
+
 # --- memory per parked G vs parked asyncio Task (fresh processes) ---
 
 _MEM_CHILD = r"""
@@ -312,9 +332,31 @@ def main() -> None:
             )
         )
         print(rows[-1], flush=True)
-    p2, p1 = paired(lambda: mn_pure(2), lambda: mn_pure(1), r)
+    # The four pure-Python runs take turns, so the host's fast and slow stretches (docs/benchmarks.md)
+    # hit the runtime and the plain-thread reference alike.
+    pure: dict[str, list[float]] = {"mn2": [], "mn1": [], "th2": [], "th1": []}
+    for _ in range(r):
+        pure["mn2"].append(mn_pure(2))
+        pure["mn1"].append(mn_pure(1))
+        pure["th2"].append(threads_pure(2))
+        pure["th1"].append(threads_pure(1))
+    pm = {k: statistics.median(v) for k, v in pure.items()}
     rows.append(
-        ("pure-Python Gs: procs=2 time / procs=1 time", f"{p2:.3f} s", f"{p1:.3f} s (procs=1)", f"{p2 / p1:.2f} (cost)")
+        (
+            "pure-Python Gs: procs=2 time / procs=1 time",
+            f"{pm['mn2']:.3f} s",
+            f"{pm['mn1']:.3f} s (procs=1)",
+            f"{pm['mn2'] / pm['mn1']:.2f} (cost)",
+        )
+    )
+    print(rows[-1], flush=True)
+    rows.append(
+        (
+            "same work on plain threads: 2 threads / 1 thread (reference)",
+            f"{pm['th2']:.3f} s",
+            f"{pm['th1']:.3f} s (1 thread)",
+            f"{pm['th2'] / pm['th1']:.2f} (cost)",
+        )
     )
     print(rows[-1], flush=True)
     mn_mem = statistics.median(mem_per_parked("mn", n) for _ in range(3))

@@ -10,6 +10,7 @@ from collections import deque
 import pytest
 
 from mn_runtime._rt.g import G, GStatus, casgstatus
+from mn_runtime._rt.idle import injectglist
 from mn_runtime._rt.p import P, PStatus
 from mn_runtime._rt.runq import globrunqget, runqempty, runqget, runqput, runqsteal
 from mn_runtime.errors import Throw
@@ -21,6 +22,9 @@ class FakeSched:
         self.runq: deque[G] = deque()
         self.procs = procs
         self.chaos = None
+        self.ntimerg = 0
+        self.npidle = 0
+        self.stopping = False
 
 
 async def _nop() -> None:
@@ -114,6 +118,29 @@ def test_globrunqget_batch_is_fair_share() -> None:
     with s.lock:
         g = globrunqget(s, P(1, 8), 1)
     assert g is not None and g.id == 4 and len(s.runq) == 15
+
+
+def test_timers_gs_go_to_the_front_in_firing_order() -> None:
+    """injectglist(timers=True) puts timers' Gs at the front of the global queue, behind timers' Gs
+    already there, and counts them in ntimerg; globrunqget takes them first and counts down."""
+    s = FakeSched(procs=1)
+    injectglist(s, [mkg(1), mkg(2)])  # type: ignore[arg-type]
+    injectglist(s, [mkg(10), mkg(11)], timers=True)  # type: ignore[arg-type]
+    injectglist(s, [mkg(12)], timers=True)  # type: ignore[arg-type]
+    assert [g.id for g in s.runq] == [10, 11, 12, 1, 2]
+    assert s.ntimerg == 3
+    with s.lock:
+        g = globrunqget(s, P(0, 8), 1)  # type: ignore[arg-type]
+    assert g is not None and g.id == 10 and s.ntimerg == 2
+    with s.lock:
+        g = globrunqget(s, P(1, 8), 0)  # type: ignore[arg-type]
+    # A batch (min(4, 4/1 + 1, 8/2) = 4) passes the timers' Gs and one more: the count reaches 0.
+    assert g is not None and g.id == 11 and s.ntimerg == 0
+    injectglist(s, [mkg(13)], timers=True)  # type: ignore[arg-type]
+    assert [g.id for g in s.runq] == [13] and s.ntimerg == 1
+    with s.lock:
+        g = globrunqget(s, P(2, 8), 0)  # type: ignore[arg-type]
+    assert g is not None and g.id == 13 and s.ntimerg == 0 and not s.runq
 
 
 def test_casgstatus_rejects_impossible_transitions() -> None:

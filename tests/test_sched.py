@@ -163,6 +163,51 @@ def test_timers_fire_in_order_and_never_early(procs: int) -> None:
         assert deadlines == sorted(deadlines), "timers fired out of deadline order"
 
 
+def test_timer_woken_g_runs_before_queued_gs(switchinterval: float) -> None:
+    """A G woken by a timer runs within a few slices of its deadline, not behind every queued G
+    (Go readies it into runnext). 80 workers keep the run queue full with 1 ms slices; the
+    sleeper must run within 30 slices of its deadline. Measured: at most 6 (the poller may wait a
+    5 ms GIL switch interval to fire the timer); before timers' Gs went to the front of the global
+    queue, 79-83, the whole local ring."""
+    workers, slices_each = 80, 3
+
+    async def worker(state: dict[str, Any], lock: threading.Lock) -> None:
+        for _ in range(slices_each):
+            end = time.perf_counter() + 0.001
+            while time.perf_counter() < end:
+                pass
+            with lock:
+                state["slices"] += 1
+                if state["due_at"] is None and time.monotonic() >= state["deadline"]:
+                    state["due_at"] = state["slices"]
+            await mn.gosched()
+
+    async def sleeper(state: dict[str, Any], lock: threading.Lock) -> None:
+        await mn.sleep(0.005)  # let every worker start and the queues fill
+        d = 0.03
+        with lock:
+            state["deadline"] = time.monotonic() + d
+        await mn.sleep(d)
+        with lock:
+            state["woke_at"] = state["slices"]
+
+    async def main() -> dict[str, Any]:
+        state: dict[str, Any] = {"slices": 0, "deadline": float("inf"), "due_at": None, "woke_at": None}
+        lock = threading.Lock()
+        gs = [mn.go(worker, state, lock) for _ in range(workers)]
+        gs.append(mn.go(sleeper, state, lock))
+        for g in gs:
+            await g.join()
+        return state
+
+    for _ in range(3):
+        state = mn.run(main, procs=1)
+        assert state["slices"] == workers * slices_each
+        assert state["due_at"] is not None and state["woke_at"] is not None, state
+        late = state["woke_at"] - state["due_at"]
+        assert late <= 30, f"the timer-woken G ran {late} slices after its deadline ({state})"
+
+
 def test_syscall_handoff_lets_other_gs_run(switchinterval: float) -> None:
     """procs=1: while one G blocks in a syscall, its P is handed off and another G keeps running."""
 

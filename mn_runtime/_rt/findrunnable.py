@@ -53,8 +53,9 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
             if gp is not None:
                 with sched.lock:
                     sched.runq.append(gp)
-        if p.schedtick % GLOBAL_POLL_TICKS == 0:
-            if sched.nnetpollwait:
+        tick = p.schedtick % GLOBAL_POLL_TICKS == 0
+        if tick or sched.ntimerg:
+            if tick and sched.nnetpollwait:
                 # Look at the network now and then even with local work (Tokio's event_interval):
                 # with many busy connections the queues never run dry, and Gs whose fds became
                 # ready would otherwise wait for sysmon. They queue behind the global queue.

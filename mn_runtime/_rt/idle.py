@@ -219,13 +219,28 @@ def handoffp(sched: Sched, p: P, reason: str) -> None:
     startm(sched, p, spin)
 
 
-def injectglist(sched: Sched, glist: list[G]) -> None:
-    """injectglist puts runnable Gs on the global queue in one batch and starts Ms for them."""
+def injectglist(sched: Sched, glist: list[G], timers: bool = False) -> None:
+    """injectglist puts runnable Gs on the global queue in one batch and starts Ms for them.
+
+    timers: the Gs were readied by timers; they go to the front of the queue, behind the timers'
+    Gs already there (so timers' Gs keep their firing order), and every P looks there at its
+    next schedule (sched.ntimerg).
+    """
     if not glist:
         return
     picked = []
     with sched.lock:
-        sched.runq.extend(glist)
+        if timers:
+            q = sched.runq
+            at = min(sched.ntimerg, len(q))
+            if at == 0:
+                q.extendleft(reversed(glist))
+            else:
+                for i, gp in enumerate(glist):
+                    q.insert(at + i, gp)
+            sched.ntimerg = at + len(glist)
+        else:
+            sched.runq.extend(glist)
         for _ in range(min(len(glist), sched.npidle)):
             r = startm_locked(sched, None, False)
             if r is None:

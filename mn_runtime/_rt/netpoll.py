@@ -5,7 +5,8 @@ thread that sleeps in epoll_wait, a system call that releases the GIL, costs not
 Each round:
   1. wait in the backend (netpoll_epoll.py) until an fd event, a break, or the earliest timer;
   2. collect every G readied by fd events (netpollready) and by timers fired into one batch;
-  3. inject the batch into the global queue in one step and start idle Ms for it (injectglist).
+  3. inject the batch into the global queue in one step and start idle Ms for it (injectglist);
+     the Gs timers readied go to its front, which every P looks at next (sched.ntimerg).
 
 `busy` is set under sched.lock while the poller holds readied Gs that are on no queue yet, so
 checkdead does not mistake that moment for a deadlock.
@@ -84,13 +85,17 @@ class Netpoller:
                     break
                 self._setbusy(True)
                 try:
+                    nfdg = len(glist)  # Gs readied by fd events; timers append theirs after them
                     ntimers = timers.run_expired(time.monotonic())
                     if glist:
                         self._account(len(glist))
                         tr = sched.tracer
                         if tr is not None:
                             tr.netpoll_inject(len(glist), nfd, ntimers)
-                        injectglist(sched, glist)
+                        if nfdg:
+                            injectglist(sched, glist[:nfdg])
+                        if len(glist) > nfdg:
+                            injectglist(sched, glist[nfdg:], timers=True)
                         glist.clear()
                     self.nfdevents += nfd
                 finally:

@@ -141,10 +141,16 @@ def globrunqget(sched: Sched, p: P, max: int) -> G | None:
         n = min(n, max)
     gp = q.popleft()
     p.nglobal += 1
+    taken = 1
     if n > 1:
         with p.lock:
             for _ in range(n - 1):
                 if len(p.runq) >= p.runqcap:
                     break
                 p.runq.append(q.popleft())
+                taken += 1
+    if sched.ntimerg:
+        # Timers' Gs are at the front, so they leave first (sched.ntimerg).
+        left = sched.ntimerg - taken
+        sched.ntimerg = left if left > 0 and q else 0
     return gp

@@ -14,14 +14,15 @@ the runtime (Go: an unrecovered panic ends the program).
 
 Where an M finds work (find_runnable), in order:
   1. every 61st schedule tick, one G from the global queue (fairness: two Gs handing each other the
-     runnext slot must not starve it);
+     runnext slot must not starve it), and at every tick while Gs readied by timers wait at its
+     front (Go readies a timer's G into runnext, so it runs after the current G);
   2. the local runnext slot, then the local ring;
   3. the global queue (a batch: one to run, a share onto the local ring);
   4. stealing: up to 4 rounds over all other Ps in a random order, taking half of a victim's ring
      (its runnext only in the last round, and only from a P whose owner is not running);
   5. nothing: release the P, sleep (stopm) until startm hands this M a P again.
 Gs readied by timers and the netpoller arrive through the global queue (injectglist), which also
-wakes idle Ms for them.
+wakes idle Ms for them; timers' Gs go to its front.
 
 The spinning protocol (Go's "spinning M"): an M looking for work to steal is spinning. At most
 half of the busy Ps have a spinning M. When work is added and a P is idle, wakep starts one M
@@ -123,6 +124,11 @@ class Sched:
         self.maing: G | None = None
         # Gs parked on a pollDesc; maintained by polldesc.py under sched.lock; checkdead reads it.
         self.nnetpollwait = 0
+        # ntimerg: how many Gs readied by timers wait at the front of the global queue (a hint,
+        # written under sched.lock, read racily; it may overcount, never undercount for long).
+        # While it is non-zero every schedule looks at the global queue first: a timer-woken G
+        # runs after the current G, as Go's timer readies into runnext, not 61 schedules later.
+        self.ntimerg = 0
         # now: sysmon's clock, time.monotonic() at its last tick (at most its 10 ms sleep old while
         # any P runs), 0.0 while it sleeps long because none does. The park path stamps
         # g.waitsince with it: a clock read per park cost 4% of a channel round trip, and Go's
@@ -344,11 +350,11 @@ class Sched:
                 return
             gp = p.runnext  # the owner's alone while p is RUNNING (runq.py)
             if gp is not None:
-                if p.schedtick % GLOBAL_POLL_TICKS == 0 and self.runq:
+                if (p.schedtick % GLOBAL_POLL_TICKS == 0 or self.ntimerg) and self.runq:
                     return
                 p.runnext = None
                 continue
-            if not p.runq or p.schedtick % GLOBAL_POLL_TICKS == 0:
+            if not p.runq or p.schedtick % GLOBAL_POLL_TICKS == 0 or self.ntimerg:
                 return
             gp, _ = runqget(p)
             if gp is None:

@@ -10,6 +10,13 @@ with p50/p99 round-trip latency and ratios.
 Implementations: mn1/mn2/mn4 (mn_runtime, procs 1/2/4; idle Ms poll epoll without blocking, Go's
 netpoll(0) in findrunnable), mn2-nompoll (procs 2, every fd wake-up comes from the poller thread),
 asyncio, uvloop (streams), gevent, threads (thread per connection).
+
+The mn, gevent and thread clients read exactly what is missing of the 64-byte reply (`read(64 - n)`,
+Go's io.ReadFull), so their read right after a write tries `recv` first and gets EAGAIN, as Go's
+does. asyncio's StreamReader never does: it reads up to 256 KiB when the selector says the socket
+is readable. mn1-bufread is mn1 with a client that asks for 64 KiB per read, as the StreamReader
+does: its short reads tell FD.io that the socket is empty, so its next read waits for the event
+instead (docs/netpoller.md, step 4), the same system calls as asyncio's client.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ def _pct(lat: list[float]) -> tuple[float, float]:
 # --- implementations: each returns (seconds, latencies) ---
 
 
-def run_mn(clients: int, rounds: int, procs: int, mpoll: bool) -> tuple[float, list[float]]:
+def run_mn(clients: int, rounds: int, procs: int, mpoll: bool, bufread: bool = False) -> tuple[float, list[float]]:
     import mn_runtime as mn
 
     if not mpoll:
@@ -54,6 +61,8 @@ def run_mn(clients: int, rounds: int, procs: int, mpoll: bool) -> tuple[float, l
                 return
             mn.go(handler, c)
 
+    want = 65536  # bufread: ask for as much as asyncio's StreamReader does per recv
+
     async def client(addr: Any, lat: list[float], start: Any) -> None:
         c = await mn.net.dial("tcp", addr)
         await start.wait()
@@ -63,7 +72,7 @@ def run_mn(clients: int, rounds: int, procs: int, mpoll: bool) -> tuple[float, l
                 await c.write(MSG)
                 n = 0
                 while n < 64:
-                    n += len(await c.read(64 - n))
+                    n += len(await c.read(want if bufread else 64 - n))
                 lat.append(time.perf_counter() - t)
 
     async def main() -> tuple[float, list[float]]:
@@ -206,7 +215,7 @@ def run_threads(clients: int, rounds: int) -> tuple[float, list[float]]:
 
 def run_one(impl: str, clients: int, rounds: int) -> dict[str, float]:
     if impl.startswith("mn"):
-        dt, lat = run_mn(clients, rounds, int(impl[2]), not impl.endswith("nompoll"))
+        dt, lat = run_mn(clients, rounds, int(impl[2]), not impl.endswith("nompoll"), impl.endswith("bufread"))
     elif impl in ("asyncio", "uvloop"):
         dt, lat = run_asyncio(clients, rounds, impl == "uvloop")
     elif impl == "gevent":
@@ -278,7 +287,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", default="100,1000")
     ap.add_argument("--rounds", type=int, default=0, help="round trips per client (default: 20000/clients, >= 20)")
-    ap.add_argument("--impls", default="mn1,mn2,mn2-nompoll,asyncio,uvloop,gevent,threads")
+    ap.add_argument("--impls", default="mn1,mn1-bufread,mn2,mn2-nompoll,asyncio,uvloop,gevent,threads")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--idle", type=int, default=0, help="measure N idle connections instead")
     ap.add_argument("--procs", type=int, default=1, help="procs for --idle (default 1)")

@@ -136,6 +136,8 @@ def stats() -> dict[str, Any]:
         "preempt_requests": s.npreempt,
         "spinning_starts": s.nspinstart,
         "timers_fired": s.timers.nfired,
+        # of which by Ms looking for work (find_runnable), the rest by the poller thread
+        "timers_fired_by_ms": sum(m.ntimer for m in ms),
         "timers_pending": s.timers.pending(),
         "netpoll_wakeups": np.nwakeups,
         "netpoll_batches": np.nbatches,

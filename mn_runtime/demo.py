@@ -7,8 +7,9 @@ Four phases, each built to make one mechanism happen, each followed by what the 
      the other Ms, finding their own queues empty, steal half of it at a time;
   2. syscalls: goroutines make blocking calls (hashing, sleeping in the OS) while CPU work waits;
      sysmon sees a P stuck in a syscall and hands it off to another M (handoffp);
-  3. timers: many short sleeps; the poller thread wakes at each deadline and injects the woken
-     goroutines in batches;
+  3. timers: many short sleeps; whichever notices a deadline first fires the timer: an M looking
+     for work (it then runs the woken goroutine next), or the poller thread, which wakes at each
+     deadline and injects the goroutines it woke in batches;
   4. network: a loopback echo server and clients; goroutines park in "IO wait" and epoll events
      ready them: taken by running Ms' own non-blocking polls while Ps run, by the poller thread
      when every P is idle (skipped where mn_runtime.net is missing).
@@ -38,6 +39,7 @@ _COUNTERS = (
     "netpoll_fd_events",
     "netpoll_nonblocking",
     "timers_fired",
+    "timers_fired_by_ms",
 )
 
 
@@ -177,7 +179,7 @@ async def _demo(out: TextIO, quick: bool) -> dict[str, Any]:
         ),
         (
             "3. timers",
-            "200 goroutines sleep 2-10 ms five times; the poller injects each batch it wakes",
+            "200 goroutines sleep 2-10 ms five times; Ms looking for work or the poller fire the timers",
             lambda: _timers(200),
         ),
     ]
@@ -203,7 +205,7 @@ async def _demo(out: TextIO, quick: bool) -> dict[str, Any]:
             f" {d['syscalls']} syscalls, {d['netpoll_fd_events']} fd events"
             f" (taken in {d['netpoll_nonblocking']} polls by running Ms),"
             f" {d['netpoll_wakeups']} poller wake-ups ({d['netpoll_injected']} Gs injected),"
-            f" {d['timers_fired']} timers fired\n"
+            f" {d['timers_fired']} timers fired ({d['timers_fired_by_ms']} by Ms looking for work)\n"
         )
     final = debug.stats()
     say(summary_table(final))
@@ -231,7 +233,7 @@ def summary_table(st: dict[str, Any]) -> str:
         ("fd events / by Ms' polls", f"{st['netpoll_fd_events']} / {st['netpoll_nonblocking']}"),
         ("poller wake-ups / batches", f"{st['netpoll_wakeups']} / {st['netpoll_batches']}"),
         ("Gs injected by the poller", st["netpoll_injected"]),
-        ("timers fired", st["timers_fired"]),
+        ("timers fired / of them by Ms", f"{st['timers_fired']} / {st['timers_fired_by_ms']}"),
     ]
     if lat is not None and lat["count"]:
         rows.append(("sched latency p50 / p99", f"{lat['p50_us']:.0f} us / {lat['p99_us']:.0f} us"))

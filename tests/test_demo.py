@@ -20,7 +20,11 @@ def test_demo_shows_steals_syscalls_and_netpoll() -> None:
     assert st["steals"] > 0
     assert st["syscalls"] == 12
     assert st["timers_fired"] >= 1000
-    assert st["netpoll_injected"] >= 1000
+    # Each of the timer phase's 1000 sleeps (the demo's only timers, each readying one G) fired on
+    # an M looking for work or on the poller thread, which injected the G it woke.
+    fired_by_poller = st["timers_fired"] - st["timers_fired_by_ms"]
+    assert 0 <= st["timers_fired_by_ms"] <= st["timers_fired"]
+    assert st["netpoll_injected"] >= fired_by_poller
     # The echo phase parks clients and servers in IO wait: fd events readied them (taken by the
     # running Ms' own polls while Ps run, or by the poller thread when every P is idle).
     assert st["netpoll_fd_events"] > 0

@@ -6,6 +6,7 @@ code. find_runnable runs on an M that holds a P and may put the M to sleep (stop
 
 from __future__ import annotations
 
+from time import monotonic as _monotonic
 from typing import TYPE_CHECKING
 
 from .idle import acquirep, pidleget, pidleput, releasep, resetspinning, stopm
@@ -53,6 +54,24 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
             if gp is not None:
                 with sched.lock:
                     sched.runq.append(gp)
+        timers = sched.timers
+        if timers.npending and not sched.ntimerg and sched.chaos is None and timers.when0 <= _monotonic():
+            # Go's checkTimers, after the slice's runnext was dealt with: fire the earliest due
+            # timer here and run the G it readies (goready puts it in runnext) next, without
+            # waiting for the poller thread to get the GIL. One at a time: a second one readied
+            # into runnext would go ahead of the first. Not while Gs of timers the poller fired
+            # (earlier) wait on the global queue, nor while it is firing more (firelock).
+            fl = timers.firelock
+            if fl.acquire(False):
+                try:
+                    n = timers.run_expired(_monotonic(), 1)
+                finally:
+                    fl.release()
+                m.ntimer += n
+                if n and p.runnext is not None:
+                    gp = p.runnext  # the owner's alone while p is RUNNING (runq.py)
+                    p.runnext = None
+                    return found(sched, m, gp, True)
         tick = p.schedtick % GLOBAL_POLL_TICKS == 0
         if tick or sched.ntimerg:
             if tick and sched.nnetpollwait:

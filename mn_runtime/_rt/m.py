@@ -30,6 +30,7 @@ class M:
         "ngrun",
         "nnetpoll",
         "nsyscall",
+        "ntimer",
         "oldp",
         "p",
         "park",
@@ -56,6 +57,7 @@ class M:
         # Counters this M alone writes (no lock needed); stats() sums them over Ms.
         self.nsyscall = 0
         self.nnetpoll = 0  # non-blocking epoll polls that found work
+        self.ntimer = 0  # timers fired in find_runnable (Go's checkTimers)
 
     def __repr__(self) -> str:
         return f"<M {self.id} p={self.p.id if self.p else None} curg={self.curg.id if self.curg else None}>"

@@ -84,6 +84,8 @@ class Netpoller:
                 if sched.stopping:
                     break
                 self._setbusy(True)
+                firelock = timers.firelock
+                firelock.acquire()  # until the timers' Gs are queued (timers.py)
                 try:
                     nfdg = len(glist)  # Gs readied by fd events; timers append theirs after them
                     ntimers = timers.run_expired(time.monotonic())
@@ -99,6 +101,7 @@ class Netpoller:
                         glist.clear()
                     self.nfdevents += nfd
                 finally:
+                    firelock.release()
                     self._setbusy(False)
         except BaseException as e:  # a runtime bug; surface it from run()
             sched.stop(error=e)

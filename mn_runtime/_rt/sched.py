@@ -13,9 +13,11 @@ call on this M with the P released. A coroutine that returns makes the G DEAD; o
 the runtime (Go: an unrecovered panic ends the program).
 
 Where an M finds work (find_runnable), in order:
+  0. timers that are due fire here and ready their Gs into this P's runnext (Go's checkTimers);
   1. every 61st schedule tick, one G from the global queue (fairness: two Gs handing each other the
      runnext slot must not starve it), and at every tick while Gs readied by timers wait at its
-     front (Go readies a timer's G into runnext, so it runs after the current G);
+     front (the poller thread fired them; Go readies a timer's G into runnext, so it runs after
+     the current G);
   2. the local runnext slot, then the local ring;
   3. the global queue (a batch: one to run, a share onto the local ring);
   4. stealing: up to 4 rounds over all other Ps in a random order, taking half of a victim's ring
@@ -44,8 +46,8 @@ Where mn_runtime differs from Go, and why:
   in the ring or the global queue still calls wakep. newproc always calls wakep, as Go.
 - Preemption is cooperative: sysmon flags a G that ran over 10 ms and the G yields at its next
   runtime call. A coroutine that never awaits cannot be stopped.
-- Timers live in one heap owned by the poller thread, not per P: the poller thread blocks in
-  epoll_wait with the earliest deadline as its timeout (netpoll.py).
+- Timers live in one heap, not per P: the poller thread blocks in epoll_wait with the earliest
+  deadline as its timeout (netpoll.py), and Ms fire due timers when they look for work.
 
 Locks and what they stand in for
 --------------------------------

@@ -1,8 +1,10 @@
-"""timers: the runtime's timer heap, owned by the poller thread (Go's time.go, one heap not per P).
+"""timers: the runtime's timer heap (Go's time.go, one heap not per P).
 
-A Timer calls f(arg) on the poller thread when `when` (time.monotonic() seconds) has passed, then
-again every `period` seconds if period > 0. f must not block: it readies Gs (goready collects them
-into the poller's batch) or does a non-blocking channel send.
+A Timer calls f(arg) when `when` (time.monotonic() seconds) has passed, then again every `period`
+seconds if period > 0, on whichever thread notices first: the poller thread, which sleeps in
+epoll_wait until the earliest deadline (goready collects the Gs it readies into its batch), or an
+M looking for work (find_runnable, Go's checkTimers), whose P then runs the readied G next. f must
+not block: it readies Gs or does a non-blocking channel send.
 
 Any thread may add, stop or reset a timer; the heap and every Timer's `pending`/`gen` change only
 under `TimerHeap.lock`. Stopping or resetting is lazy: the entry stays in the heap with a stale
@@ -54,6 +56,15 @@ class TimerHeap:
         # a deadline, -math.inf while it is awake (so adds need not break its wait).
         self.sleep_until = -math.inf
         self.nfired = 0
+        # when0: the earliest deadline in the heap (math.inf if none), maintained under the lock and
+        # read racily by Ms (Go's pp.timer0When); stale entries may leave it early, never late.
+        self.when0 = math.inf
+        # firelock is held by the thread firing timers from the moment it takes them off the heap
+        # until their Gs are on a run queue, so timers fired later cannot be queued ahead of
+        # timers fired earlier: firing order is deadline order, and so is run order. The poller
+        # waits for it; an M only tries it and skips its check if it is taken. It is the outermost
+        # lock: its holder takes the heap's lock, pollDesc, channel, G and run-queue locks.
+        self.firelock = threading.Lock()
 
     def pending(self) -> int:
         """pending counts timers that will still fire (checkdead reads it racily under sched.lock)."""
@@ -66,6 +77,8 @@ class TimerHeap:
         self.counter += 1
         heapq.heappush(self.heap, (when, self.counter, t.gen, t))
         self.npending += 1
+        if when < self.when0:
+            self.when0 = when
         return when < self.sleep_until
 
     def add(self, t: Timer, when: float) -> None:
@@ -121,12 +134,14 @@ class TimerHeap:
             self.nstale -= 1
         return None
 
-    def run_expired(self, now: float) -> int:
-        """run_expired calls f for every timer due by now; poller thread only. Returns how many."""
+    def run_expired(self, now: float, limit: int = 0) -> int:
+        """run_expired calls f for every timer due by now (at most limit of them, 0: no limit), in
+        deadline order, on the calling thread (the poller, or an M in find_runnable); returns how
+        many. Each due timer is taken off the heap under the lock, so it fires on one thread only."""
         due: list[Timer] = []
         with self.lock:
             heap = self.heap
-            while heap and heap[0][0] <= now:
+            while heap and heap[0][0] <= now and not (limit and len(due) >= limit):
                 when, _, gen, t = heapq.heappop(heap)
                 if gen != t.gen or not t.pending:
                     self.nstale -= 1
@@ -139,9 +154,11 @@ class TimerHeap:
                     nxt = when + t.period * (1 + int((now - when) // t.period))
                     self._push(t, nxt)
                 due.append(t)
+            when = self.next_when()
+            self.when0 = math.inf if when is None else when
+            self.nfired += len(due)
         for t in due:
             t.f(t.arg)
-        self.nfired += len(due)
         return len(due)
 
     def wait_timeout(self) -> float | None:

@@ -211,15 +211,21 @@ n = int(sys.argv[2])
 kind = sys.argv[1]
 gc.collect()
 base = psutil.Process().memory_info().rss
+# Measure once every G or task has started and parked: each reports in before it parks, and the
+# last one wakes main (a fixed sleep is not enough: 100k starts can take longer, and a timer's G
+# may run before all of them).
 if kind == "mn":
     import mn_runtime as mn
     from tests.rtutil import Baton
-    async def parked(b):
+    async def parked(b, wg):
+        wg.done()
         await b.wait()
     async def main():
         bs = [Baton() for _ in range(n)]
-        gs = [mn.go(parked, b) for b in bs]
-        await mn.sleep(0.2)
+        wg = mn.WaitGroup()
+        wg.add(n)
+        gs = [mn.go(parked, b, wg) for b in bs]
+        await wg.wait()
         gc.collect()
         rss = psutil.Process().memory_info().rss
         for b in bs:
@@ -231,12 +237,17 @@ if kind == "mn":
     # Baton is test scaffolding (a lock + 2 fields); count it against us anyway.
 else:
     import asyncio
-    async def parked(ev):
+    left = [n]
+    async def parked(ev, all_in):
+        left[0] -= 1
+        if not left[0]:
+            all_in.set()
         await ev.wait()
     async def main():
         evs = [asyncio.Event() for _ in range(n)]
-        ts = [asyncio.ensure_future(parked(e)) for e in evs]
-        await asyncio.sleep(0.2)
+        all_in = asyncio.Event()
+        ts = [asyncio.ensure_future(parked(e, all_in)) for e in evs]
+        await all_in.wait()
         gc.collect()
         rss = psutil.Process().memory_info().rss
         for e in evs:

@@ -49,6 +49,7 @@ def run_mn(clients: int, rounds: int, procs: int, mpoll: bool, bufread: bool = F
         os.environ["MN_NETPOLL_MPOLL"] = "0"  # only the poller thread polls epoll
 
     async def handler(c: Any) -> None:
+        ready.done()
         with c:
             while d := await c.read(65536):
                 await c.write(d)
@@ -62,9 +63,12 @@ def run_mn(clients: int, rounds: int, procs: int, mpoll: bool, bufread: bool = F
             mn.go(handler, c)
 
     want = 65536  # bufread: ask for as much as asyncio's StreamReader does per recv
+    ready = mn.WaitGroup()
+    ready.add(2 * clients)
 
     async def client(addr: Any, lat: list[float], start: Any) -> None:
         c = await mn.net.dial("tcp", addr)
+        ready.done()
         await start.wait()
         with c:
             for _ in range(rounds):
@@ -82,7 +86,7 @@ def run_mn(clients: int, rounds: int, procs: int, mpoll: bool, bufread: bool = F
         start = mn.WaitGroup()
         start.add(1)
         gs = [mn.go(client, ln.addr, lat, start) for _ in range(clients)]
-        await mn.sleep(0.2)
+        await ready.wait()  # every client connected and every handler started
         t0 = time.perf_counter()
         start.done()
         for g in gs:
@@ -97,7 +101,16 @@ def run_mn(clients: int, rounds: int, procs: int, mpoll: bool, bufread: bool = F
 def run_asyncio(clients: int, rounds: int, uv: bool) -> tuple[float, list[float]]:
     import asyncio
 
+    left = [2 * clients]  # clients to connect and handlers to start before the clock starts
+    all_ready = asyncio.Event()
+
+    def ready() -> None:
+        left[0] -= 1
+        if not left[0]:
+            all_ready.set()
+
     async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        ready()
         while d := await r.read(65536):
             w.write(d)
             await w.drain()
@@ -105,6 +118,7 @@ def run_asyncio(clients: int, rounds: int, uv: bool) -> tuple[float, list[float]
 
     async def client(port: int, lat: list[float], start: asyncio.Event) -> None:
         r, w = await asyncio.open_connection("127.0.0.1", port)
+        ready()
         await start.wait()
         for _ in range(rounds):
             t = time.perf_counter()
@@ -119,7 +133,7 @@ def run_asyncio(clients: int, rounds: int, uv: bool) -> tuple[float, list[float]
         lat: list[float] = []
         start = asyncio.Event()
         ts = [asyncio.create_task(client(port, lat, start)) for _ in range(clients)]
-        await asyncio.sleep(0.2)
+        await all_ready.wait()
         t0 = time.perf_counter()
         start.set()
         await asyncio.gather(*ts)
@@ -134,11 +148,28 @@ def run_asyncio(clients: int, rounds: int, uv: bool) -> tuple[float, list[float]
     return asyncio.run(main())
 
 
-def _blocking_client(port: int, rounds: int, start: Any, lat: list[float]) -> None:
+class _Ready:
+    """_Ready counts clients connected and handlers started; `all` is set when none is left
+    (threads call it concurrently, hence the lock; under gevent it is uncontended)."""
+
+    def __init__(self, n: int, event: Any) -> None:
+        self.left = n
+        self.lock = threading.Lock()
+        self.all = event
+
+    def __call__(self) -> None:
+        with self.lock:
+            self.left -= 1
+            if not self.left:
+                self.all.set()
+
+
+def _blocking_client(port: int, rounds: int, start: Any, lat: list[float], ready: _Ready) -> None:
     """_blocking_client: one echo client on blocking sockets (a greenlet under gevent's patched
     socket, or a thread); waits for start, then records each round trip's latency in lat."""
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ready()
     start.wait()
     for _ in range(rounds):
         t = time.perf_counter()
@@ -158,7 +189,10 @@ def run_gevent(clients: int, rounds: int) -> tuple[float, list[float]]:
     import gevent.event
     import gevent.server
 
+    ready = _Ready(2 * clients, gevent.event.Event())
+
     def handler(s: socket.socket, _: Any) -> None:
+        ready()
         while d := s.recv(65536):
             s.sendall(d)
 
@@ -168,8 +202,8 @@ def run_gevent(clients: int, rounds: int) -> tuple[float, list[float]]:
     lat: list[float] = []
     start = gevent.event.Event()
 
-    gs = [gevent.spawn(_blocking_client, port, rounds, start, lat) for _ in range(clients)]
-    gevent.sleep(0.2)
+    gs = [gevent.spawn(_blocking_client, port, rounds, start, lat, ready) for _ in range(clients)]
+    ready.all.wait()
     t0 = time.perf_counter()
     start.set()
     gevent.joinall(gs)
@@ -185,8 +219,11 @@ def run_threads(clients: int, rounds: int) -> tuple[float, list[float]]:
     ls.listen(4096)
     port = ls.getsockname()[1]
 
+    ready = _Ready(2 * clients, threading.Event())
+
     def handler(s: socket.socket) -> None:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ready()
         while d := s.recv(65536):
             s.sendall(d)
         s.close()
@@ -200,10 +237,10 @@ def run_threads(clients: int, rounds: int) -> tuple[float, list[float]]:
     lat: list[float] = []
     start = threading.Event()
 
-    ts = [threading.Thread(target=_blocking_client, args=(port, rounds, start, lat)) for _ in range(clients)]
+    ts = [threading.Thread(target=_blocking_client, args=(port, rounds, start, lat, ready)) for _ in range(clients)]
     for t in ts:
         t.start()
-    time.sleep(0.5)
+    ready.all.wait()
     t0 = time.perf_counter()
     start.set()
     for t in ts:

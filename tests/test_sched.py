@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import math
 import random
 import threading
 import time
@@ -16,7 +17,7 @@ import mn_runtime as mn
 from mn_runtime._rt import sched as _sched
 from mn_runtime._rt.g import G, WaitReason
 from mn_runtime._rt.park import gopark, goready
-from mn_runtime._rt.timers import Timer
+from mn_runtime._rt.timers import Timer, TimerHeap
 from mn_runtime._rt.tls import tls
 
 from .rtutil import Baton, num_fds, runtime_threads
@@ -161,6 +162,25 @@ def test_timers_fire_in_order_and_never_early(procs: int) -> None:
         # One M runs the Gs in the order the poller injected them: deadline order.
         deadlines = [t for t, _ in log]
         assert deadlines == sorted(deadlines), "timers fired out of deadline order"
+
+
+def test_timerheap_when0_and_limit() -> None:
+    """The heap's when0 hint (what Ms compare with the clock) follows the earliest live deadline,
+    and run_expired(limit=1), the Ms' call, fires only the earliest due timer, skipping stopped
+    ones."""
+    h = TimerHeap(None)  # type: ignore[arg-type]  # never asked to wake a poller here
+    fired: list[int] = []
+    ts = [Timer(fired.append, i) for i in range(3)]
+    h.add(ts[2], 30.0)
+    h.add(ts[0], 10.0)
+    h.add(ts[1], 20.0)
+    assert h.when0 == 10.0
+    assert h.stop(ts[0])  # lazy: the entry stays, when0 may stay early
+    assert h.run_expired(25.0, 1) == 1 and fired == [1]
+    assert h.when0 == 30.0
+    assert h.run_expired(25.0) == 0 and h.when0 == 30.0
+    assert h.run_expired(31.0) == 1 and fired == [1, 2]
+    assert h.when0 == math.inf and h.nfired == 2 and h.pending() == 0
 
 
 @pytest.mark.parametrize("procs_", [1, 2])

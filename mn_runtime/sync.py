@@ -4,8 +4,8 @@
 Each primitive keeps its state and its wait queue under one private `threading.Lock` (`_lk`), held
 only for a few lines and never across a park: a waiter enqueues its sudog under `_lk` and parks
 with goparkunlock, which releases `_lk` once the G is parked, so whoever wakes it takes `_lk`
-first and finds the G already WAITING. A waker decides everything under `_lk` (often handing ownership straight to
-the waiter, which then needs no retry) and calls goready after releasing it.
+first and finds the G already WAITING. A waker decides everything under `_lk` (often handing
+ownership straight to the waiter, which then needs no retry) and calls goready after releasing it.
 
 Every operation that completes without parking checks g.preempt (cooperative preemption).
 """

@@ -42,6 +42,23 @@ def _pct(lat: list[float]) -> tuple[float, float]:
 # --- implementations: each returns (seconds, latencies) ---
 
 
+class _Ready:
+    """_Ready counts clients connected and handlers started; `all` (an Event of the
+    implementation's kind) is set when none is left. Threads call it concurrently, hence the
+    lock; under asyncio and gevent it is uncontended."""
+
+    def __init__(self, n: int, event: Any) -> None:
+        self.left = n
+        self.lock = threading.Lock()
+        self.all = event
+
+    def __call__(self) -> None:
+        with self.lock:
+            self.left -= 1
+            if not self.left:
+                self.all.set()
+
+
 def run_mn(clients: int, rounds: int, procs: int, mpoll: bool, bufread: bool = False) -> tuple[float, list[float]]:
     import mn_runtime as mn
 
@@ -101,13 +118,7 @@ def run_mn(clients: int, rounds: int, procs: int, mpoll: bool, bufread: bool = F
 def run_asyncio(clients: int, rounds: int, uv: bool) -> tuple[float, list[float]]:
     import asyncio
 
-    left = [2 * clients]  # clients to connect and handlers to start before the clock starts
-    all_ready = asyncio.Event()
-
-    def ready() -> None:
-        left[0] -= 1
-        if not left[0]:
-            all_ready.set()
+    ready = _Ready(2 * clients, asyncio.Event())  # clients to connect, handlers to start
 
     async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         ready()
@@ -133,7 +144,7 @@ def run_asyncio(clients: int, rounds: int, uv: bool) -> tuple[float, list[float]
         lat: list[float] = []
         start = asyncio.Event()
         ts = [asyncio.create_task(client(port, lat, start)) for _ in range(clients)]
-        await all_ready.wait()
+        await ready.all.wait()
         t0 = time.perf_counter()
         start.set()
         await asyncio.gather(*ts)
@@ -146,22 +157,6 @@ def run_asyncio(clients: int, rounds: int, uv: bool) -> tuple[float, list[float]
 
         return uvloop.run(main())
     return asyncio.run(main())
-
-
-class _Ready:
-    """_Ready counts clients connected and handlers started; `all` is set when none is left
-    (threads call it concurrently, hence the lock; under gevent it is uncontended)."""
-
-    def __init__(self, n: int, event: Any) -> None:
-        self.left = n
-        self.lock = threading.Lock()
-        self.all = event
-
-    def __call__(self) -> None:
-        with self.lock:
-            self.left -= 1
-            if not self.left:
-                self.all.set()
 
 
 def _blocking_client(port: int, rounds: int, start: Any, lat: list[float], ready: _Ready) -> None:

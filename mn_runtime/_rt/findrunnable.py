@@ -68,10 +68,10 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
                 finally:
                     fl.release()
                 m.ntimer += n
-                if n and p.runnext is not None:
-                    gp = p.runnext  # the owner's alone while p is RUNNING (runq.py)
-                    p.runnext = None
-                    return found(sched, m, gp, True)
+                if n:
+                    gp, inherit = runqget(p)
+                    if gp is not None:
+                        return found(sched, m, gp, inherit)
         tick = p.schedtick % GLOBAL_POLL_TICKS == 0
         if tick or sched.ntimerg:
             if tick and sched.nnetpollwait:

@@ -233,11 +233,8 @@ def injectglist(sched: Sched, glist: list[G], timers: bool = False) -> None:
         if timers:
             q = sched.runq
             at = min(sched.ntimerg, len(q))
-            if at == 0:
-                q.extendleft(reversed(glist))
-            else:
-                for i, gp in enumerate(glist):
-                    q.insert(at + i, gp)
+            for i, gp in enumerate(glist):
+                q.insert(at + i, gp)
             sched.ntimerg = at + len(glist)
         else:
             sched.runq.extend(glist)

@@ -388,6 +388,59 @@ def test_parked_reader_is_not_a_deadlock_and_run_leaves_no_fd() -> None:
     assert proc.num_fds() == before
 
 
+def test_poller_is_busy_before_it_takes_a_g_off_a_semaphore(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every P idle, a G parked on a pipe, and the write comes from outside the runtime: the poller
+    thread readies the G, and checkdead must not see the moment when the G is on no semaphore and
+    no queue. So `netpoll.busy` is set before the poller collects, and the run ends normally."""
+    from mn_runtime._rt import sched as schedmod
+    from mn_runtime._rt.netpoll_epoll import EpollBackend
+
+    seen: list[bool] = []
+    collect = EpollBackend.collect
+
+    def spy(self: EpollBackend, glist: list[Any]) -> int:
+        if threading.current_thread().name == "mn-netpoll":
+            s = schedmod.cur
+            assert s is not None
+            seen.append(s.netpoll.busy)
+        return collect(self, glist)
+
+    monkeypatch.setattr(EpollBackend, "collect", spy)
+
+    for _ in range(5):
+        r, w = os.pipe()
+        writer = threading.Timer(0.05, os.write, (w, b"late"))
+
+        async def main(r: int, writer: threading.Timer) -> bytes:
+            pr = mn.net.wrap_fd(r)
+            g = mn.go(pr.read, 10)
+            writer.start()
+            data = await g.join()  # every G parked, every M idle: only the poller can go on
+            pr.close()
+            return data
+
+        try:
+            assert mn.run(main, r, writer, procs=2) == b"late"
+        finally:
+            writer.join()
+            os.close(w)
+    assert seen and all(seen)
+
+
+def test_open_fd_with_nobody_waiting_is_still_a_deadlock() -> None:
+    """An fd is registered but no G waits on it: the Gs left are stuck on a channel, a deadlock."""
+
+    async def main() -> None:
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        try:
+            await mn.Chan().recv()
+        finally:
+            ln.close()
+
+    with pytest.raises(mn.Deadlock, match="chan receive"):
+        mn.run(main, procs=2)
+
+
 def test_networking_needs_the_runtime() -> None:
     with pytest.raises(RuntimeError, match="needs a running runtime"):
         mn.net.listen("tcp", "127.0.0.1:0")

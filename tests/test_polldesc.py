@@ -7,6 +7,7 @@ not park); the test then plays the M's part (status WAITING, run the commit) and
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 import socket
 import threading
@@ -20,7 +21,6 @@ from mn_runtime._rt import polldesc as pdm
 from mn_runtime._rt.g import G, GStatus, casgstatus
 from mn_runtime._rt.netpoll_epoll import MODE_READ, MODE_WRITE, EpollBackend
 from mn_runtime._rt.polldesc import PD_READY, PD_WAIT, PollDesc, netpollblock, netpollready
-from mn_runtime._rt.tls import tls
 from mn_runtime._rt.traps import PARK
 from mn_runtime.errors import Throw
 
@@ -43,7 +43,7 @@ def mkg() -> G:
 
 
 def mkpd() -> PollDesc:
-    sched: Any = SimpleNamespace(lock=threading.Lock(), nnetpollwait=0, netpoll=SimpleNamespace(busy=False))
+    sched: Any = SimpleNamespace(lock=threading.Lock(), netpoll=SimpleNamespace(busy=False))
     return PollDesc(99, sched)
 
 
@@ -78,11 +78,11 @@ def test_park_then_ready_counts_waiters() -> None:
     pd = mkpd()
     g = mkg()
     coro, parked = start_block(pd, MODE_READ, g)
-    assert parked and pd.rg is g and pd.sched.nnetpollwait == 1
+    assert parked and pd.rg is g and pdm.netpollwaiting([pd])
     glist: list[G] = []
     netpollready(glist, pd, MODE_READ | MODE_WRITE)
     assert glist == [g] and g.status == GStatus.RUNNABLE
-    assert pd.rg is PD_READY and pd.wg is PD_READY and pd.sched.nnetpollwait == 0
+    assert pd.rg is PD_READY and pd.wg is PD_READY and not pdm.netpollwaiting([pd])
     assert finish(coro) is True
     assert pd.rg is None and pd.wg is PD_READY
 
@@ -98,7 +98,7 @@ def test_ready_between_block_and_commit_resumes_at_once() -> None:
     assert glist == [] and pd.wg is PD_READY
     casgstatus(g, GStatus.RUNNING, GStatus.WAITING)
     assert trap[1](g, trap[2]) is False
-    assert pd.sched.nnetpollwait == 0
+    assert not pdm.netpollwaiting([pd])
     assert finish(coro) is True
 
 
@@ -109,7 +109,7 @@ def test_double_wait_throws() -> None:
         netpollblock(pd, MODE_READ).send(None)
     # The other direction is independent.
     _, parked = start_block(pd, MODE_WRITE, mkg())
-    assert parked and pd.sched.nnetpollwait == 2
+    assert parked and pdm.netpollwaiting([pd])
 
 
 def test_past_deadline_fails_without_parking_and_clearing_restores() -> None:
@@ -129,7 +129,7 @@ def test_deadline_in_past_wakes_parked_g() -> None:
     coro, parked = start_block(pd, MODE_READ, g)
     assert parked
     pdm.setdeadline(pd, MODE_READ | MODE_WRITE, time.monotonic() - 1)
-    assert g.status == GStatus.RUNNABLE and pd.sched.nnetpollwait == 0
+    assert g.status == GStatus.RUNNABLE and not pdm.netpollwaiting([pd])
     assert finish(coro) is False
     assert pdm.netpollcheckerr(pd, MODE_READ) == pdm.POLL_ERR_TIMEOUT
     assert pdm.netpollcheckerr(pd, MODE_WRITE) == pdm.POLL_ERR_TIMEOUT
@@ -156,7 +156,7 @@ def test_evict_wakes_both_directions_and_close_checks_waiters() -> None:
         pdm.pollclose(pd)
     pdm.evict(pd)
     assert gr.status == GStatus.RUNNABLE and gw.status == GStatus.RUNNABLE
-    assert pd.sched.nnetpollwait == 0
+    assert not pdm.netpollwaiting([pd])
     assert finish(cr) is False and finish(cw) is False
     assert pdm.netpollcheckerr(pd, MODE_READ) == pdm.POLL_ERR_CLOSING
     # A wait after close does not park.
@@ -170,19 +170,6 @@ def test_pollclose_with_waiter_throws() -> None:
         pd.closing = True  # evict skipped on purpose
     with pytest.raises(Throw, match="closed with a waiter"):
         pdm.pollclose(pd)
-
-
-def test_poller_thread_wake_marks_busy() -> None:
-    pd = mkpd()
-    g = mkg()
-    start_block(pd, MODE_READ, g)
-    glist: list[G] = []
-    tls.glist = glist
-    try:
-        netpollready(glist, pd, MODE_READ)
-    finally:
-        tls.glist = None
-    assert glist == [g] and pd.sched.netpoll.busy is True
 
 
 # --- the epoll backend: stale events for a closed and reused fd ---
@@ -209,7 +196,6 @@ class _Hooked:
 @pytest.mark.parametrize("genuine", [False, True])
 def test_reused_fd_gets_no_stale_event_and_keeps_genuine_ones(genuine: bool) -> None:
     be = EpollBackend()
-    be.mpoll = True  # these tests poll from the test thread, as an idle M would
     a1, a2 = socket.socketpair()
     b1 = b2 = None
     try:
@@ -217,7 +203,7 @@ def test_reused_fd_gets_no_stale_event_and_keeps_genuine_ones(genuine: bool) -> 
         pda = PollDesc(a1.fileno())
         be.register(a1.fileno(), pda)
         glist: list[G] = []
-        be.poll(0, glist, False)  # the first writable edge of a1
+        be.collect(glist)  # the first writable edge of a1
         pda.wg = None
         a2.send(b"old")  # a1 readable: an event for the old holder of the number is queued
         fdnum = a1.fileno()
@@ -241,12 +227,12 @@ def test_reused_fd_gets_no_stale_event_and_keeps_genuine_ones(genuine: bool) -> 
 
         ep = be.ep
         be.ep = _Hooked(ep, reuse)  # type: ignore[assignment]
-        be.poll(1.0, glist, False)
+        be.collect(glist)
         be.ep = ep
         pd = pdb[0]
         assert pd.rg is None, "an event of the fd's previous holder reached the new pollDesc"
         assert be.nstale >= 1
-        be.poll(0, glist, False)  # the re-armed fd reports what is genuinely ready now
+        be.collect(glist)  # the re-armed fd reports what is genuinely ready now
         assert pd.wg is PD_READY, "the new socket's writable edge was lost"
         assert (pd.rg is PD_READY) == genuine
         assert glist == []
@@ -258,29 +244,30 @@ def test_reused_fd_gets_no_stale_event_and_keeps_genuine_ones(genuine: bool) -> 
 
 
 def test_event_of_fd_registered_during_a_wait_is_not_lost() -> None:
-    """An fd registered while another thread sits in epoll_wait: its first edge comes back in that
-    wait, is ambiguous (it could be the old holder's), and must reach the pollDesc one poll later."""
+    """An fd registered while another thread sits in epoll_wait (between collect noting regseq and
+    the wait returning): its first edge comes back in that wait, is ambiguous (it could be the old
+    holder's), and must reach the pollDesc one poll later."""
+
+    class _Before(_Hooked):
+        def poll(self, timeout: float, maxevents: int) -> list[tuple[int, int]]:
+            h, self.hook = self.hook, None
+            if h is not None:
+                h()
+            return self.ep.poll(timeout, maxevents)
+
     for _ in range(3):
         be = EpollBackend()
-        be.mpoll = True  # these tests poll from the test thread, as an idle M would
         s1, s2 = socket.socketpair()
         try:
             s1.setblocking(False)
             pd = PollDesc(s1.fileno())
             glist: list[G] = []
-            inwait = threading.Event()
-
-            def waiter(be: EpollBackend, glist: list[G], inwait: threading.Event) -> None:
-                inwait.set()
-                be.poll(2.0, glist, False)
-
-            t = threading.Thread(target=waiter, args=(be, glist, inwait))
-            t.start()
-            inwait.wait()
-            time.sleep(0.05)  # let the waiter reach epoll_wait
-            be.register(s1.fileno(), pd)
-            t.join()
-            be.poll(0, glist, False)
+            ep = be.ep
+            be.ep = _Before(ep, functools.partial(be.register, s1.fileno(), pd))  # type: ignore[assignment]
+            be.collect(glist)
+            be.ep = ep
+            assert pd.wg is None and be.nstale == 1, "an ambiguous event was delivered"
+            be.collect(glist)
             assert pd.wg is PD_READY, "the first writable edge of a freshly registered fd was lost"
         finally:
             s1.close()

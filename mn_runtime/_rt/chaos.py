@@ -159,7 +159,7 @@ class ReplayTimerHeap(TimerHeap):
                     break
             if sched.stopping:
                 return True
-            if sched.nnetpollwait:
+            if sched.netpoll.backend.fds:
                 # Real I/O may ready Gs meanwhile (not replayable anyway): do not sit on them.
                 if sched.runq:
                     return True

@@ -6,17 +6,22 @@ never read twice or lost: readiness only ever causes a retry, and the data itsel
 the system call.
 
 An FD is shared by the Gs that use it, and three rules keep that safe (Go's fdMutex):
-- References. Each operation holds a reference (`refs`) from start to finish. `close` marks the FD
-  closing, evicts the pollDesc (waking every G parked on it with ClosedError) and leaves the fd
-  open until the last reference is dropped; only then is it deregistered and closed. So no system
-  call can ever run on an fd number that was closed and reused behind its back.
+- References. Each operation holds a reference from start to finish. `close` marks the FD closing,
+  evicts the pollDesc (waking every G parked on it with ClosedError) and leaves the fd open until
+  the last reference is dropped; only then is it deregistered and closed. So no system call can
+  ever run on an fd number that was closed and reused behind its back.
 - Serialisation. Readers queue on the read lock and writers on the write lock (FIFO), so at most
   one G waits per pollDesc semaphore: a "double wait" there is a runtime bug, not a user error,
   and a `write` of a large buffer is never interleaved with another.
 - Deadlines are checked before the first attempt (a deadline in the past fails at once even if
   data is waiting, as in Go) and after every wake-up.
 
-`mu` guards refs, closing, closed and both locks' holders and queues; it is a leaf lock.
+All of that is one integer, `state`, as Go's fdMutex keeps it in one word: the read and write lock
+bits (equal to MODE_READ and MODE_WRITE, so `state & mode` is "mode's lock is held"), the closing
+bit, a bit per direction saying that Gs queue for its lock, and the reference count above them.
+Go changes the word with CAS loops; here every change is made under `mu`, a leaf lock, which also
+guards `closed` and the two queues. An operation that finds its lock free and the FD open takes
+it with one read and one write of `state` under one hold of `mu`, and gives it back the same way.
 """
 
 from __future__ import annotations
@@ -35,7 +40,6 @@ from .netpoll_epoll import MODE_READ, MODE_WRITE
 from .park import gopark, goready, gosched, preempt_requested
 from .polldesc import (
     POLL_ERR_CLOSING,
-    POLL_NO_ERROR,
     evict,
     netpollblock,
     netpollcheckerr,
@@ -71,20 +75,29 @@ def _pollerr(code: int) -> OSError:
     return ClosedError() if code == POLL_ERR_CLOSING else DeadlineExceeded()
 
 
+# fdMutex state bits (Go's mutexRLock, mutexWLock, mutexClosed, mutexRWait/mutexWWait, mutexRef).
+_RLOCK = MODE_READ
+_WLOCK = MODE_WRITE
+_CLOSING = 4
+_RWAIT = MODE_READ << 3  # the wait bit of a mode is mode << 3
+_WWAIT = MODE_WRITE << 3
+_REF = 32  # one reference; state // _REF is the count
+_UNLOCK_SLOW = _CLOSING | _RWAIT | _WWAIT  # unlock must hand the lock on or may close the fd
+
+
 class FD:
     """FD is one non-blocking fd registered with the netpoller; `sock` is its socket, if any."""
 
-    __slots__ = ("closed", "closing", "drained", "fd", "held", "mu", "pd", "refs", "sock", "waiters")
+    __slots__ = ("closed", "drained", "fd", "mu", "pd", "sock", "state", "waiters")
 
     def __init__(self, fd: int, sock: socket.socket | None = None) -> None:
         self.fd = fd
         self.sock = sock
         self.mu = Lock()
-        self.refs = 0
-        self.closing = False
+        self.state = 0
+        # closed: the fd itself was closed (after closing and the last reference).
         self.closed = False
-        # held[mode] / waiters[mode]: the read (1) and write (2) locks; index 0 is unused.
-        self.held = [False, False, False]
+        # waiters[mode]: Gs queued for the read (1) or write (2) lock; index 0 is unused.
         self.waiters: list[deque[G]] = [deque(), deque(), deque()]
         # drained: the last stream read (io with stream) got fewer bytes than it asked for, so
         # the socket was empty then; owned by the holder of the read lock.
@@ -95,58 +108,78 @@ class FD:
             os.set_blocking(fd, False)
         self.pd = pollopen(fd, self._shutdownclose)
 
+    @property
+    def closing(self) -> bool:
+        """closing: close() was called (the fd itself may still be open for a last operation)."""
+        return bool(self.state & _CLOSING)
+
     # --- references and the per-direction locks ---
 
     async def lock(self, mode: int) -> None:
         """lock takes a reference and mode's lock (FIFO); raises ClosedError once closing.
 
         The I/O loops call _trylock themselves first, without this coroutine, and lock only when
-        it fails; a lock freed in between is taken by _lockcommit, which then does not park.
+        it fails; a lock freed in between is taken here or by _lockcommit, without parking.
         """
-        if self._trylock(mode):
-            return
         with self.mu:
-            if self.closing:
+            s = self.state
+            if s & _CLOSING:
                 raise ClosedError()
-            self.refs += 1
+            if not s & mode:
+                self.state = s + mode + _REF
+                return
+            self.state = s + _REF  # the reference is held while queued
         await gopark(self._lockcommit, mode, WaitReason.SEMACQUIRE)
         # unlock handed the lock to us.
-        if self.closing:
+        if self.state & _CLOSING:
             self.unlock(mode)
             raise ClosedError()
 
     def _trylock(self, mode: int) -> bool:
         """_trylock is lock's fast path: a reference and mode's lock if free and not closing."""
         mu = self.mu
-        mu.acquire()
-        ok = not self.closing and not self.held[mode]
-        if ok:
-            self.refs += 1
-            self.held[mode] = True
+        mu.acquire()  # hot path (every I/O call): acquire/release cost half of a with block
+        s = self.state
+        if s & (mode | _CLOSING):
+            mu.release()
+            return False
+        self.state = s + mode + _REF
         mu.release()
-        return ok
+        return True
 
     def _lockcommit(self, gp: G, mode: int) -> bool:
         with self.mu:
-            if not self.held[mode]:
-                self.held[mode] = True
+            s = self.state
+            if not s & mode:
+                self.state = s | mode
                 return False
             self.waiters[mode].append(gp)
+            self.state = s | (mode << 3)
             return True
 
     def unlock(self, mode: int) -> None:
         """unlock hands mode's lock to the next waiter and drops the reference; the last reference
         of a closing FD closes the fd."""
-        nxt: G | None = None
         mu = self.mu
-        mu.acquire()  # hot path (every I/O call): acquire/release cost half of a with block
+        mu.acquire()
+        s = self.state
+        if not s & _UNLOCK_SLOW and s & mode:
+            self.state = s - mode - _REF  # no waiter, not closing: the common case
+            mu.release()
+            return
+        nxt: G | None = None
         try:
-            q = self.waiters[mode]
-            if q:
-                nxt = q.popleft()  # ownership passes directly: held stays True
+            if not s & mode:
+                what = "read" if mode == MODE_READ else "write"
+                raise Throw(f"fd.unlock: fd {self.fd} unlocks a {what} lock it does not hold")
+            if s & (mode << 3):
+                q = self.waiters[mode]
+                nxt = q.popleft()  # ownership passes directly: the lock bit stays set
+                if not q:
+                    s &= ~(mode << 3)
             else:
-                self.held[mode] = False
-            destroy = self._decref()
+                s -= mode
+            destroy = self._decref(s)
         finally:
             mu.release()
         if nxt is not None:
@@ -157,22 +190,24 @@ class FD:
     def incref(self) -> None:
         """incref takes a reference without a direction lock (close_write, getsockopt)."""
         with self.mu:
-            if self.closing:
+            if self.state & _CLOSING:
                 raise ClosedError()
-            self.refs += 1
+            self.state += _REF
 
     def decref(self) -> None:
         with self.mu:
-            destroy = self._decref()
+            destroy = self._decref(self.state)
         if destroy:
             self._destroy()
 
-    def _decref(self) -> bool:
-        """_decref (mu held) drops a reference; True if the caller must now close the fd."""
-        self.refs -= 1
-        if self.refs < 0:
+    def _decref(self, s: int) -> bool:
+        """_decref (mu held) stores state s less one reference; True if the caller must now close
+        the fd (closing, and that was the last reference)."""
+        if s < _REF:
             raise Throw(f"fd.decref: negative reference count on fd {self.fd}")
-        destroy = self.closing and self.refs == 0 and not self.closed
+        s -= _REF
+        self.state = s
+        destroy = s & _CLOSING != 0 and s < _REF and not self.closed
         if destroy:
             self.closed = True
         return destroy
@@ -181,10 +216,11 @@ class FD:
         """close wakes every G using the fd with ClosedError; the fd itself is closed when the last
         of them lets go. Closing twice does nothing."""
         with self.mu:
-            if self.closing:
+            s = self.state
+            if s & _CLOSING:
                 return
-            self.closing = True
-            destroy = self.refs == 0 and not self.closed
+            self.state = s | _CLOSING
+            destroy = s < _REF and not self.closed
             if destroy:
                 self.closed = True
         evict(self.pd)
@@ -204,7 +240,7 @@ class FD:
     def _shutdownclose(self) -> None:
         """_shutdownclose: the runtime is ending with this fd open; its Gs are gone with it."""
         with self.mu:
-            self.closing = True
+            self.state |= _CLOSING
             if self.closed:
                 return
             self.closed = True
@@ -217,13 +253,13 @@ class FD:
         pd = self.pd
         while not await netpollblock(pd, mode):
             err = netpollcheckerr(pd, mode)
-            if err != POLL_NO_ERROR:
+            if err:
                 raise _pollerr(err)
 
     def checkerr(self, mode: int) -> None:
         """checkerr raises if a wait in mode would fail now (Go's pd.prepare)."""
         err = netpollcheckerr(self.pd, mode)
-        if err != POLL_NO_ERROR:
+        if err:
             raise _pollerr(err)
 
     def set_deadline(self, mode: int, deadline: float | None) -> None:
@@ -258,13 +294,20 @@ class FD:
         if not self._trylock(mode):
             await self.lock(mode)
         try:
-            self.checkerr(mode)
+            pd = self.pd
+            err = netpollcheckerr(pd, mode)  # Go's pd.prepare
+            if err:
+                raise _pollerr(err)
             parked = stream > 0 and self.drained
             if parked:
                 self.drained = False
             while True:
                 if parked:
-                    await self.wait(mode)
+                    # FD.wait, written out: one coroutine less per park on every stream's path.
+                    while not await netpollblock(pd, mode):
+                        err = netpollcheckerr(pd, mode)
+                        if err:
+                            raise _pollerr(err)
                 try:
                     r = fn(*args)
                     break
@@ -289,7 +332,9 @@ class FD:
         if not self._trylock(MODE_WRITE):
             await self.lock(MODE_WRITE)
         try:
-            self.checkerr(MODE_WRITE)
+            err = netpollcheckerr(self.pd, MODE_WRITE)
+            if err:
+                raise _pollerr(err)
             parked = False
             off = 0
             while off < total:

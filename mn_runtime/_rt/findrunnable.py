@@ -74,11 +74,11 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
                         return found(sched, m, gp, inherit)
         tick = p.schedtick % GLOBAL_POLL_TICKS == 0
         if tick or sched.ntimerg:
-            if tick and sched.nnetpollwait:
+            if tick and sched.netpoll.backend.fds:
                 # Look at the network now and then even with local work (Tokio's event_interval):
                 # with many busy connections the queues never run dry, and Gs whose fds became
-                # ready would otherwise wait for sysmon. They queue behind the global queue.
-                sched.netpoll.poll_inject()
+                # ready would otherwise wait for sysmon. They queue behind p's own Gs.
+                sched.netpoll.poll_inject(p)
             if sched.runq:
                 with sched.lock:
                     gp = globrunqget(sched, p, 1)
@@ -92,7 +92,7 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
                 gp = globrunqget(sched, p, 0)
             if gp is not None:
                 return found(sched, m, gp, False)
-        if sched.netpoll.has_waiters():
+        if sched.netpoll.backend.fds:
             gp = sched.netpoll.poll_nonblocking(p)
             if gp is not None:
                 return found(sched, m, gp, False)

@@ -233,11 +233,11 @@ def casgstatus(gp: G, old: GStatus, new: GStatus) -> None:
     so the hot path checks only what can differ at run time (the current state).
 
     The three moves of every park/ready cycle inline this body, because a Python call costs as
-    much as the rest of it: WAITING -> RUNNABLE in park.goready and RUNNING -> DEAD in
-    sched.goexit (under the same lock hold as the result) with the lock, the owner's moves
-    RUNNABLE -> RUNNING and RUNNING -> WAITING in sched.execute without it (see the module
-    docstring). Each copy ends in badgstatus on a mismatch, and the same test holds those sites
-    to the same table.
+    much as the rest of it: WAITING -> RUNNABLE in park.goready and park.goready_into (every fd
+    event's G) and RUNNING -> DEAD in sched.goexit (under the same lock hold as the result) with
+    the lock, the owner's moves RUNNABLE -> RUNNING and RUNNING -> WAITING in sched.execute
+    without it (see the module docstring). Each copy ends in badgstatus on a mismatch, and the
+    same test holds those sites to the same table.
     """
     lock = gp.lock
     lock.acquire()

@@ -20,7 +20,7 @@ from . import sched as _sched
 from . import stack
 from .m import M
 from .p import P, PStatus
-from .runq import runqempty
+from .runq import runqempty, runqputbatch
 from .tls import tls
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def pidleput(sched: Sched, p: P) -> None:
         raise Throw(f"pidleput: P {p.id} is {p.status.name}")
     sched.pidle.append(p)
     sched.npidle += 1
-    if sched.npidle == sched.procs and sched.nnetpollwait and not sched.netpoll.armed:
+    if sched.npidle == sched.procs and sched.netpoll.backend.fds and not sched.netpoll.armed:
         # The last running P stops: from now on only the poller thread can notice fd events.
         sched.netpoll.wakeup()
 
@@ -219,15 +219,27 @@ def handoffp(sched: Sched, p: P, reason: str) -> None:
     startm(sched, p, spin)
 
 
-def injectglist(sched: Sched, glist: list[G], timers: bool = False) -> None:
+def injectglist(sched: Sched, glist: list[G], timers: bool = False, p: P | None = None) -> None:
     """injectglist puts runnable Gs on the global queue in one batch and starts Ms for them.
 
     timers: the Gs were readied by timers; they go to the front of the queue, behind the timers'
     Gs already there (so timers' Gs keep their firing order), and every P looks there at its
     next schedule (sched.ntimerg).
+
+    p: the caller's own P (an M that polled the network itself). As Go's injectglist, only as many
+    Gs as there are idle Ps go to the global queue, each with an M started for it; the rest go on
+    p's ring, where p runs them without a trip through sched.lock and the global queue, and where
+    spinning Ms can steal them.
     """
     if not glist:
         return
+    if p is not None:
+        n = min(len(glist), sched.npidle)  # racy read, as Go's atomic load: a hint of who can help
+        if n < len(glist):
+            runqputbatch(sched, p, glist[n:] if n else glist)
+        if not n:
+            return
+        glist = glist[:n]
     picked = []
     with sched.lock:
         if timers:
@@ -257,7 +269,9 @@ def checkdead(sched: Sched) -> Deadlock | None:
         return None
     if sched.runq:
         raise Throw(f"checkdead: {len(sched.runq)} runnable goroutines on the global queue but no M running")
-    if sched.timers.pending() or sched.nnetpollwait or sched.netpoll.busy or sched.sysmon.polling:
+    if sched.timers.pending() or sched.netpoll.busy or sched.sysmon.polling:
+        return None
+    if sched.netpoll.waiting():
         return None
     with sched.allglock:
         gs = list(sched.allgs.values())

@@ -8,12 +8,13 @@ Each round:
   3. inject the batch into the global queue in one step and start idle Ms for it (injectglist);
      the Gs timers readied go to its front, which every P looks at next (sched.ntimerg).
 
-`busy` is set under sched.lock while the poller holds readied Gs that are on no queue yet, so
-checkdead does not mistake that moment for a deadlock.
+`busy` is set under sched.lock from before the poller takes its first G off a semaphore until its
+whole batch is queued, so checkdead does not mistake that moment for a deadlock.
 
 An M that runs out of work first polls the backend without blocking (poll_nonblocking, Go's
-netpoll(0) in findrunnable) when Gs wait on fds: a G whose fd is already ready then runs on that M
-without a round trip through this thread.
+netpoll(0) in findrunnable) when any fd is registered: a G whose fd is already ready then runs on
+that M without a round trip through this thread. (Go asks its count of waiting Gs instead; keeping
+one here would cost a lock hold per park and per wake, polldesc.py.)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .netpoll_epoll import EpollBackend
+from .polldesc import netpollwaiting
 from .tls import tls
 
 if TYPE_CHECKING:
@@ -52,8 +54,12 @@ class Netpoller:
     def wakeup(self) -> None:
         self.backend.wakeup()
 
-    def has_waiters(self) -> bool:
-        return self.sched.nnetpollwait > 0
+    def waiting(self) -> bool:
+        """waiting: does a G wait on some fd? Exact only for checkdead (polldesc.py, Invariants);
+        sched.lock -> backend.lock, and no pd.lock."""
+        backend = self.backend
+        with backend.lock:
+            return netpollwaiting(backend.fds.values())
 
     def _setbusy(self, busy: bool) -> None:
         with self.sched.lock:
@@ -78,15 +84,17 @@ class Netpoller:
                     # this wait when the last P goes idle, so the decision is never stale.
                     # MN_NETPOLL_MPOLL=0: Ms never poll, so the poller always watches fds.
                     arm = self.armed = sched.npidle == sched.procs or not self.backend.mpoll
-                nfd = self.backend.poll(timeout, glist, True, arm)
+                events = self.backend.wait(timeout, arm)
                 timers.awake()
                 self.nwakeups += 1
                 if sched.stopping:
                     break
+                # busy before the first G leaves a semaphore, until the last is queued (checkdead).
                 self._setbusy(True)
                 firelock = timers.firelock
                 firelock.acquire()  # until the timers' Gs are queued (timers.py)
                 try:
+                    nfd = self.backend.collect(glist) if events else 0
                     nfdg = len(glist)  # Gs readied by fd events; timers append theirs after them
                     ntimers = timers.run_expired(time.monotonic())
                     if glist:
@@ -116,7 +124,9 @@ class Netpoller:
     def _mpoll(self) -> list[G]:
         """_mpoll: an M looks at epoll without blocking (Go's netpoll(0)); the Gs it readied."""
         glist: list[G] = []
-        self.backend.poll(0, glist, False)
+        backend = self.backend
+        if backend.mpoll:
+            backend.collect(glist)
         if glist:
             m = tls.m
             if m is not None:
@@ -132,17 +142,18 @@ class Netpoller:
             return None
         gp = glist.pop()
         if glist:
-            injectglist(self.sched, glist)
+            injectglist(self.sched, glist, p=p)
         return gp
 
-    def poll_inject(self) -> None:
-        """poll_inject: an M with work looks at the network anyway and queues what is ready on the
-        global queue (called every GLOBAL_POLL_TICKS schedules while Gs wait on fds)."""
+    def poll_inject(self, p: P) -> None:
+        """poll_inject: an M with work looks at the network anyway and queues what is ready behind
+        its own Gs (injectglist with its P p; called every GLOBAL_POLL_TICKS schedules while fds
+        are registered)."""
         from .idle import injectglist
 
         glist = self._mpoll()
         if glist:
-            injectglist(self.sched, glist)
+            injectglist(self.sched, glist, p=p)
 
     def join(self) -> None:
         if self.thread.is_alive():

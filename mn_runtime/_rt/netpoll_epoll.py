@@ -1,11 +1,12 @@
 """netpoll_epoll: the epoll backend of the netpoller (Go's netpoll_epoll.go).
 
-Contract with netpoll.py: `poll(timeout, glist)` blocks in epoll_wait for at most timeout seconds
-(None: no limit; 0: just look), and for each fd event calls `polldesc.netpollready(glist, pd,
-mode)` with mode a bit set of MODE_READ, MODE_WRITE and MODE_HUP; it returns the number of fd
-events. An eventfd registered level-triggered breaks the wait (`wakeup`, Go's netpollBreak);
-only the poller thread drains it, so a non-blocking poll from an M leaves it for the poller. The
-backend knows nothing of Gs or run queues: pollDescs translate readiness into readied Gs.
+Contract with netpoll.py: `wait(timeout, arm)` blocks the poller thread in epoll_wait for at most
+timeout seconds (None: no limit) and says whether fd events are queued; `collect(glist)`, from any
+thread, takes the queued fd events without blocking and for each calls `polldesc.netpollready(glist,
+pd, mode)` with mode a bit set of MODE_READ, MODE_WRITE and MODE_HUP; it returns their number. An
+eventfd registered level-triggered breaks the wait (`wakeup`, Go's netpollBreak); only the poller
+thread drains it. The backend knows nothing of Gs or run queues: pollDescs translate readiness into
+readied Gs. `fds` is also the runtime's hint that Gs may wait on the network (netpoll.py).
 
 Each fd is registered once, edge-triggered, for both directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP |
 EPOLLET), as Go does. `fds` maps fd -> pollDesc under `lock`.
@@ -54,6 +55,21 @@ _EV_HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EV_REGISTER = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 
 
+def _mode(ev: int) -> int:
+    """_mode translates an epoll event mask into MODE_ bits."""
+    mode = 0
+    if ev & _EV_READ:
+        mode |= (MODE_READ | MODE_HUP) if ev & _EV_HUP else MODE_READ
+    if ev & _EV_WRITE:
+        mode |= MODE_WRITE
+    return mode
+
+
+# _MODES caches _mode for the few masks epoll reports; entries are only ever added, and a racing
+# second add stores the same value.
+_MODES: dict[int, int] = {}
+
+
 class EpollBackend:
     def __init__(self) -> None:
         self.ep = select.epoll()
@@ -70,7 +86,9 @@ class EpollBackend:
         self.break_pending = False
         self.closed = False
         self.regseq = 0
-        # mpoll: whether idle Ms poll epoll themselves (see poll); MN_NETPOLL_MPOLL=0 turns it off.
+        # mpoll: whether Ms poll epoll themselves (Go's netpoll(0) in findrunnable; netpoll.py
+        # _mpoll); MN_NETPOLL_MPOLL=0 turns it off, so that the poller thread alone delivers
+        # readiness. docs/benchmarks.md, Networking, has both measured.
         self.mpoll = os.environ.get("MN_NETPOLL_MPOLL", "1") != "0"
         self.nstale = 0  # ambiguous events re-armed instead of delivered (statistics)
         self.nevents = 0  # fd events handed to pollDescs, by any thread (under lock)
@@ -110,20 +128,14 @@ class EpollBackend:
         with self.lock:
             return self.fds.get(fd)
 
-    def poll(self, timeout: float | None, glist: list[G], drain: bool, arm: bool = True) -> int:
-        """poll waits for events and hands each to its pollDesc; drain: this is the poller thread.
-
-        The poller thread waits on `outer` for at most timeout seconds; with arm, fd events wake
-        it too. A non-blocking poll from an idle M (drain False, Go's netpoll(0) in findrunnable) is done
-        only when `mpoll` is set (the default, as Go; MN_NETPOLL_MPOLL=0 turns it off so that the
-        poller thread alone delivers readiness). docs/benchmarks.md, Networking, has both measured.
-        """
-        if not drain:
-            return self.collect(glist) if self.mpoll else 0
+    def wait(self, timeout: float | None, arm: bool) -> bool:
+        """wait blocks the poller thread for at most timeout seconds (None: no limit) until a
+        break, or with arm until `ep` has fd events too; True if it has. The caller then collects
+        them (after telling checkdead that it holds readied Gs, netpoll.py)."""
         if arm != self.armed:
             self.outer.modify(self.ep.fileno(), select.EPOLLIN if arm else 0)
             self.armed = arm
-        n = 0
+        events = False
         for fd, _ in self.outer.poll(-1 if timeout is None else timeout, 4):
             if fd == self.efd:
                 try:
@@ -133,8 +145,8 @@ class EpollBackend:
                 with self.lock:
                     self.break_pending = False
             else:
-                n += self.collect(glist)
-        return n
+                events = True
+        return events
 
     def collect(self, glist: list[G]) -> int:
         """collect takes the fd events queued in `ep` now, without blocking, and hands each to its
@@ -147,14 +159,13 @@ class EpollBackend:
         if not events:
             return 0
         ready: list[tuple[Any, int]] = []
+        fds = self.fds
         with self.lock:  # one hold for the whole batch: the lookups are short, the events many
             for fd, ev in events:
-                mode = 0
-                if ev & _EV_READ:
-                    mode |= (MODE_READ | MODE_HUP) if ev & _EV_HUP else MODE_READ
-                if ev & _EV_WRITE:
-                    mode |= MODE_WRITE
-                pd = self.fds.get(fd)
+                mode = _MODES.get(ev)
+                if mode is None:
+                    mode = _MODES[ev] = _mode(ev)
+                pd = fds.get(fd)
                 if pd is None or not mode:
                     continue
                 if pd.regseq > seq:

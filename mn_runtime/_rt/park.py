@@ -26,7 +26,7 @@ import threading
 from collections.abc import Awaitable
 
 from . import sched as _sched
-from .g import RUNNABLE, WAITING, G, WaitReason, badgstatus, casgstatus
+from .g import RUNNABLE, WAITING, G, WaitReason, badgstatus
 from .idle import injectglist, wakep
 from .runq import runqput
 from .tls import tls
@@ -122,7 +122,13 @@ anypreempt = False
 
 def goready_into(glist: list[G], gp: G) -> None:
     """goready_into readies gp into a batch the caller injects itself (Go's netpoll toRun list)."""
-    casgstatus(gp, WAITING, RUNNABLE)
+    lk = gp.lock
+    lk.acquire()
+    if gp.status is not WAITING:  # casgstatus(gp, WAITING, RUNNABLE), inlined as in goready
+        lk.release()
+        badgstatus(gp, WAITING, RUNNABLE)
+    gp.status = RUNNABLE
+    lk.release()
     s = _sched.cur
     if s is not None and s.tracer is not None:
         m = tls.m

@@ -8,8 +8,8 @@ A PollDesc tracks one registered fd. Its read and write semaphores `rg` and `wg`
   PD_WAIT   (pdWait)  a G announced it will park (netpollblock) but its park has not committed yet.
   a G                 that G is parked on this direction (netpollblockcommit did PD_WAIT -> G).
 
-Transitions (all under `pd.lock`, a leaf lock except for sched.lock taken inside it to count
-waiters; each is Go's CAS done as compare-then-set under the lock):
+Transitions (all under `pd.lock`, a leaf lock; each is Go's CAS done as compare-then-set under the
+lock):
 
   netpollblock:        None -> PD_WAIT, or PD_READY -> None (return: ready)
   netpollblockcommit:  PD_WAIT -> G (park stays), anything else -> park fails, G resumes
@@ -22,10 +22,12 @@ A second G reaching netpollblock while the semaphore is PD_WAIT or a G is an int
 through the public API.
 
 Invariants:
-- `sched.nnetpollwait` (changed under sched.lock) equals the number of semaphores holding a G,
-  over all pollDescs; checkdead relies on it. When the poller thread takes a G off a semaphore it
-  also sets `netpoll.busy` in the same sched.lock hold, so that the moment when the G sits in the
-  poller's unpublished batch is never mistaken for a deadlock.
+- Nothing counts the Gs parked on pollDescs (Go's atomic netpollWaiters would cost a lock hold per
+  park and per wake here). Those who only need a hint ask whether any fd is registered
+  (EpollBackend.hasfds); checkdead, which must be exact, asks `netpollwaiting`, which looks at every
+  pollDesc. Its answer is stable when checkdead asks (every M idle, so no G is parking): only the
+  poller thread and sysmon can then take a G off a semaphore, and each first says so under
+  sched.lock (`netpoll.busy`, `sysmon.polling`) until the G is on the global queue.
 - `rd`/`wd` are 0 (no deadline), -1 (expired) or an absolute time.monotonic(). A deadline timer
   carries (pd, seq) and acts only if `rseq`/`wseq` still equal seq: every change of a deadline and
   every close bumps the sequence, so a timer that fires late for an old deadline does nothing.
@@ -35,6 +37,7 @@ Invariants:
 from __future__ import annotations
 
 import time
+import types
 from threading import Lock
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +45,13 @@ from ..errors import Throw
 from . import sched as _sched
 from .g import G, WaitReason
 from .netpoll_epoll import MODE_HUP, MODE_READ, MODE_WRITE
-from .park import gopark, goready, goready_into
+from .park import goready, goready_into
 from .timers import Timer
 from .tls import tls
+from .traps import PARK
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator, Iterable
 
     from .sched import Sched
 
@@ -80,7 +84,7 @@ _IO_WAIT = WaitReason.IO_WAIT
 PD_READY: Any = _Sentinel("pdReady")
 PD_WAIT: Any = _Sentinel("pdWait")
 
-POLL_NO_ERROR = 0
+POLL_NO_ERROR = 0  # falsy: callers test `if err:`
 POLL_ERR_CLOSING = 1
 POLL_ERR_TIMEOUT = 2
 
@@ -132,23 +136,18 @@ class PollDesc:
         return f"<PollDesc fd={self.fd} rg={self.rg!r} wg={self.wg!r} closing={self.closing}>"
 
 
-# --- waiter accounting ---
+# --- waiters, for checkdead ---
 
 
-def _addwaiters(pd: PollDesc, delta: int) -> None:
-    """_addwaiters changes sched.nnetpollwait by delta (pd.lock held)."""
-    s = pd.sched
-    if s is None:
-        return
-    lock = s.lock
-    lock.acquire()  # hot path (twice per parked I/O): acquire/release cost half of a with block
-    n = s.nnetpollwait = s.nnetpollwait + delta
-    if delta < 0 and tls.glist is not None:
-        # The poller thread holds this G in its batch until injectglist: not a deadlock.
-        s.netpoll.busy = True
-    lock.release()
-    if n < 0:
-        raise Throw("netpollunblock: negative nnetpollwait")
+def netpollwaiting(pds: Iterable[PollDesc]) -> bool:
+    """netpollwaiting: does a G wait on (or about to park on) any of pds? Read without pd.lock,
+    which is exact only when nobody can park or be readied meanwhile (checkdead, see above)."""
+    for pd in pds:
+        rg = pd.rg
+        wg = pd.wg
+        if (rg is not None and rg is not PD_READY) or (wg is not None and wg is not PD_READY):
+            return True
+    return False
 
 
 # --- the state machine ---
@@ -170,26 +169,27 @@ def netpollblockcommit(gp: G, arg: tuple[PollDesc, int]) -> bool:
     pd, mode = arg
     lock = pd.lock
     lock.acquire()
-    try:
-        if mode == MODE_READ:
-            if pd.rg is not PD_WAIT:
-                return False  # readied or unblocked between netpollblock and the park
+    # Anything but PD_WAIT: readied or unblocked between netpollblock and the park.
+    if mode == MODE_READ:
+        ok = pd.rg is PD_WAIT
+        if ok:
             pd.rg = gp
-        else:
-            if pd.wg is not PD_WAIT:
-                return False
+    else:
+        ok = pd.wg is PD_WAIT
+        if ok:
             pd.wg = gp
-        _addwaiters(pd, 1)
-        return True
-    finally:
-        lock.release()
+    lock.release()
+    return ok
 
 
-async def netpollblock(pd: PollDesc, mode: int, waitio: bool = False) -> bool:
+@types.coroutine
+def netpollblock(pd: PollDesc, mode: int, waitio: bool = False) -> Generator[Any, Any, bool]:
     """netpollblock parks the running G until pd is ready in mode; True if it became ready.
 
     False means the G was woken by a deadline or a close (or not parked because one was already
-    in force): the caller checks netpollcheckerr, as Go's poll_runtime_pollWait does.
+    in force): the caller checks netpollcheckerr, as Go's poll_runtime_pollWait does. A
+    generator-based coroutine that yields its PARK trap itself, without a gopark generator per
+    park (corofn.py).
     """
     read = mode == MODE_READ
     lock = pd.lock
@@ -209,10 +209,10 @@ async def netpollblock(pd: PollDesc, mode: int, waitio: bool = False) -> bool:
         pd.rg = PD_WAIT
     else:
         pd.wg = PD_WAIT
-    park = waitio or netpollcheckerr(pd, mode) == POLL_NO_ERROR
+    park = waitio or not netpollcheckerr(pd, mode)
     lock.release()
     if park:
-        await gopark(netpollblockcommit, (pd, mode), _IO_WAIT)
+        yield (PARK, netpollblockcommit, (pd, mode), _IO_WAIT)
     lock.acquire()
     if read:
         old = pd.rg
@@ -244,7 +244,6 @@ def netpollunblock(pd: PollDesc, mode: int, ioready: bool) -> G | None:
         pd.wg = new
     if old is None or old is PD_WAIT:
         return None  # the G will find the new value in netpollblockcommit and not park
-    _addwaiters(pd, -1)
     return old  # type: ignore[no-any-return]
 
 
@@ -258,7 +257,9 @@ def netpollready(glist: list[G], pd: PollDesc, mode: int) -> None:
             pd.hup = True
         if mode & MODE_READ:
             rg = netpollunblock(pd, MODE_READ, True)
-        if mode & MODE_WRITE:
+        # Nearly every event says writable too (epoll reports the whole mask at each edge), and
+        # the write side usually has its readiness banked already: then there is nothing to do.
+        if mode & MODE_WRITE and pd.wg is not PD_READY:
             wg = netpollunblock(pd, MODE_WRITE, True)
     finally:
         lock.release()

@@ -69,6 +69,20 @@ def runqputslow(sched: Sched, p: P, gp: G) -> None:
         sched.runq.extend(batch)
 
 
+def runqputbatch(sched: Sched, p: P, glist: list[G]) -> None:
+    """runqputbatch puts glist on the tail of p's ring (only p's owner M calls it); what does not
+    fit goes to the global queue (Go's runqputbatch)."""
+    with p.lock:
+        q = p.runq
+        room = p.runqcap - len(q)
+        if room >= len(glist):
+            q.extend(glist)
+            return
+        q.extend(glist[:room])
+    with sched.lock:
+        sched.runq.extend(glist[room:])
+
+
 def runqget(p: P) -> tuple[G | None, bool]:
     """runqget takes the next G from p's local queue: (g, inherit_time). Only p's owner calls it."""
     gp = p.runnext

@@ -124,8 +124,6 @@ class Sched:
         self.allgs: dict[int, G] = {}
         self.goidgen = 0
         self.maing: G | None = None
-        # Gs parked on a pollDesc; maintained by polldesc.py under sched.lock; checkdead reads it.
-        self.nnetpollwait = 0
         # ntimerg: how many Gs readied by timers wait at the front of the global queue (a hint,
         # written under sched.lock, read racily; it may overcount, never undercount for long).
         # While it is non-zero every schedule looks at the global queue first: a timer-woken G

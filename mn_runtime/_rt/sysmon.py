@@ -112,7 +112,7 @@ class Sysmon:
         Gs it readied, injected into the global queue."""
         sched = self.sched
         np = sched.netpoll
-        if not sched.nnetpollwait or np.armed or now - np.backend.lastpoll < NETPOLL_EVERY:
+        if not np.backend.fds or np.armed or now - np.backend.lastpoll < NETPOLL_EVERY:
             return 0
         from .idle import injectglist
 

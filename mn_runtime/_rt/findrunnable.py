@@ -77,8 +77,8 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
             if tick and sched.netpoll.backend.fds:
                 # Look at the network now and then even with local work (Tokio's event_interval):
                 # with many busy connections the queues never run dry, and Gs whose fds became
-                # ready would otherwise wait for sysmon. They queue behind p's own Gs.
-                sched.netpoll.poll_inject(p)
+                # ready would otherwise wait for sysmon. They queue behind the global queue.
+                sched.netpoll.poll_inject()
             if sched.runq:
                 with sched.lock:
                     gp = globrunqget(sched, p, 1)

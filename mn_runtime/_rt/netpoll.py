@@ -145,15 +145,20 @@ class Netpoller:
             injectglist(self.sched, glist, p=p)
         return gp
 
-    def poll_inject(self, p: P) -> None:
-        """poll_inject: an M with work looks at the network anyway and queues what is ready behind
-        its own Gs (injectglist with its P p; called every GLOBAL_POLL_TICKS schedules while fds
-        are registered)."""
+    def poll_inject(self) -> None:
+        """poll_inject: an M with work looks at the network anyway and queues what is ready on the
+        global queue (called every GLOBAL_POLL_TICKS schedules while fds are registered).
+
+        Not on the M's own ring, unlike poll_nonblocking's: this P still has work, and Gs it
+        readied onto its ring would run ahead of everything on the global queue, which it serves
+        only every 61st schedule. Busy connections would then keep their ring to themselves and
+        starve the rest (a 1000-client echo ran in waves of ~256 clients).
+        """
         from .idle import injectglist
 
         glist = self._mpoll()
         if glist:
-            injectglist(self.sched, glist, p=p)
+            injectglist(self.sched, glist)
 
     def join(self) -> None:
         if self.thread.is_alive():

@@ -158,11 +158,11 @@ def globrunqget(sched: Sched, p: P, max: int) -> G | None:
     taken = 1
     if n > 1:
         with p.lock:
-            for _ in range(n - 1):
-                if len(p.runq) >= p.runqcap:
-                    break
-                p.runq.append(q.popleft())
-                taken += 1
+            ring = p.runq
+            k = min(n - 1, p.runqcap - len(ring))
+            if k > 0:
+                ring.extend([q.popleft() for _ in range(k)])
+                taken += k
     if sched.ntimerg:
         # Timers' Gs are at the front, so they leave first (sched.ntimerg).
         left = sched.ntimerg - taken

@@ -8,8 +8,8 @@ A PollDesc tracks one registered fd. Its read and write semaphores `rg` and `wg`
   PD_WAIT   (pdWait)  a G announced it will park (netpollblock) but its park has not committed yet.
   a G                 that G is parked on this direction (netpollblockcommit did PD_WAIT -> G).
 
-Transitions (all under `pd.lock`, a leaf lock; each is Go's CAS done as compare-then-set under the
-lock):
+Transitions (all under `pd.lock`, taken before only the timer heap's lock, by setdeadline; each is
+Go's CAS done as compare-then-set under the lock):
 
   netpollblock:        None -> PD_WAIT, or PD_READY -> None (return: ready)
   netpollblockcommit:  PD_WAIT -> G (park stays), anything else -> park fails, G resumes

@@ -294,10 +294,8 @@ class FD:
         if not self._trylock(mode):
             await self.lock(mode)
         try:
+            self.checkerr(mode)
             pd = self.pd
-            err = netpollcheckerr(pd, mode)  # Go's pd.prepare
-            if err:
-                raise _pollerr(err)
             parked = stream > 0 and self.drained
             if parked:
                 self.drained = False
@@ -332,9 +330,7 @@ class FD:
         if not self._trylock(MODE_WRITE):
             await self.lock(MODE_WRITE)
         try:
-            err = netpollcheckerr(self.pd, MODE_WRITE)
-            if err:
-                raise _pollerr(err)
+            self.checkerr(MODE_WRITE)
             parked = False
             off = 0
             while off < total:

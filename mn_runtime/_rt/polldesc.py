@@ -24,7 +24,7 @@ through the public API.
 Invariants:
 - Nothing counts the Gs parked on pollDescs (Go's atomic netpollWaiters would cost a lock hold per
   park and per wake here). Those who only need a hint ask whether any fd is registered
-  (EpollBackend.hasfds); checkdead, which must be exact, asks `netpollwaiting`, which looks at every
+  (EpollBackend.fds); checkdead, which must be exact, asks `netpollwaiting`, which looks at every
   pollDesc. Its answer is stable when checkdead asks (every M idle, so no G is parking): only the
   poller thread and sysmon can then take a G off a semaphore, and each first says so under
   sched.lock (`netpoll.busy`, `sysmon.polling`) until the G is on the global queue.

@@ -363,6 +363,8 @@ def test_concurrent_readers_serialise(procs: int, switchinterval: float) -> None
         c.close()
         for r in rs:
             total += await r.join()
+        # Every reader let go: no lock bit, no waiter bit, no reference left in the fdMutex word.
+        assert s._fd.state == 0
         s.close()
         ln.close()
         return total
@@ -440,6 +442,38 @@ def test_open_fd_with_nobody_waiting_is_still_a_deadlock() -> None:
 
     with pytest.raises(mn.Deadlock, match="chan receive"):
         mn.run(main, procs=2)
+
+
+def test_fdmutex_word_counts_references_and_defers_the_close() -> None:
+    """FD.state (Go's fdMutex word): each lock and incref holds a reference; close() only marks
+    the FD closing while references are held, and the last one to let go closes the fd."""
+    from mn_runtime._rt import fd as fdm
+    from mn_runtime.errors import Throw
+
+    async def main() -> None:
+        r, w = os.pipe()
+        os.close(w)
+        conn = mn.net.wrap_fd(r)
+        fd = conn._fd
+        assert fd.state == 0
+        fd.incref()
+        await fd.lock(fdm.MODE_READ)
+        assert fd.state == 2 * fdm._REF + fdm._RLOCK
+        fd.close()
+        assert fd.closing and not fd.closed
+        os.fstat(r)  # still open: two references are held
+        with pytest.raises(ClosedError):
+            fd.incref()
+        fd.unlock(fdm.MODE_READ)
+        assert fd.state == fdm._REF + fdm._CLOSING and not fd.closed
+        fd.decref()
+        assert fd.closed and fd.state == fdm._CLOSING
+        with pytest.raises(OSError):
+            os.fstat(r)
+        with pytest.raises(Throw, match="unlocks a read lock it does not hold"):
+            fd.unlock(fdm.MODE_READ)
+
+    mn.run(main)
 
 
 def test_networking_needs_the_runtime() -> None:

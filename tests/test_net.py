@@ -476,6 +476,87 @@ def test_fdmutex_word_counts_references_and_defers_the_close() -> None:
     mn.run(main)
 
 
+def test_last_m_waits_in_epoll_instead_of_the_poller_thread() -> None:
+    """A client outside the runtime makes 200 sequential requests: between them the only M runs
+    out of work. It waits in epoll itself, keeping its P (Go's blocking netpoll), so the poller
+    thread is not woken per request (without that: at least one poller wake-up per request)."""
+    n = 200
+
+    def client(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            for _ in range(n):
+                c.sendall(b"ping")
+                got = b""
+                while len(got) < 4:
+                    got += c.recv(4 - len(got))
+
+    async def main() -> int:
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        t = threading.Thread(target=client, args=(ln.addr[1],))
+        t.start()
+        c = await ln.accept()
+        before = mn.debug.stats()["netpoll_wakeups"]
+        for _ in range(n):
+            await c.write(await c.read(4))
+        after = mn.debug.stats()["netpoll_wakeups"]
+        await mn.syscall(t.join)
+        c.close()
+        ln.close()
+        return after - before
+
+    wakeups = mn.run(main, procs=1)
+    assert wakeups < n // 4, wakeups
+
+
+@pytest.mark.parametrize("kind", ["timer", "syscall"])
+def test_m_waiting_in_epoll_is_woken_for_other_work(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """While the M of the only P waits in epoll (a G waits on a socket), work that does not come
+    from an fd must still reach it at once: a timer fired by the poller thread, or a G whose
+    syscall outlived its P. The wait is made 5 s long so that a missing break shows.
+
+    The syscall case: sysmon takes the P from the sleeping syscall, the P goes idle; a byte from
+    outside readies the reader, whose M then waits in epoll with the P; the syscall returns to
+    find no P and queues its G, which must break that wait."""
+    from mn_runtime._rt import findrunnable
+
+    monkeypatch.setattr(findrunnable, "MPOLL_BLOCK", 5.0)
+    a, b = socket.socketpair()
+    afd = a.detach()  # the runtime's FileConn owns it (and run() closes it if the test fails)
+    poke = threading.Timer(0.08, b.send, (b"a",))
+
+    async def main() -> float:
+        conn = mn.net.wrap_fd(afd)
+
+        async def reader() -> bytes:
+            got = b""
+            while not got.endswith(b"bye"):
+                got += await conn.read(10)
+            return got
+
+        r = mn.go(reader)  # a G waiting on an fd: the idle M waits in epoll
+        await mn.sleep(0.05)
+        t0 = time.monotonic()
+        if kind == "timer":
+            await mn.sleep(0.2)
+        else:
+            poke.start()
+            await mn.syscall(time.sleep, 0.2)
+        late = time.monotonic() - t0 - 0.2
+        b.send(b"bye")
+        assert await r.join() in (b"bye", b"abye")
+        conn.close()
+        return late
+
+    t0 = time.monotonic()
+    try:
+        late = mn.run(main, procs=1)
+    finally:
+        poke.cancel()
+        b.close()
+    assert late < 1.0, f"woke {late:.2f} s late: the M waiting in epoll was not woken"
+    assert time.monotonic() - t0 < 4.0
+
+
 def test_networking_needs_the_runtime() -> None:
     with pytest.raises(RuntimeError, match="needs a running runtime"):
         mn.net.listen("tcp", "127.0.0.1:0")

@@ -25,6 +25,7 @@ class FakeSched:
         self.ntimerg = 0
         self.npidle = 0
         self.stopping = False
+        self.mpolling = False
 
 
 async def _nop() -> None:

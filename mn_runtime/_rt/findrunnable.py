@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 STEAL_ROUNDS = 4
 GLOBAL_POLL_TICKS = 61
+# MPOLL_BLOCK: how long the M of the last running P waits in epoll, keeping its P, before it
+# gives the P up (Netpoller.poll_blocking).
+MPOLL_BLOCK = 10e-3
 
 
 def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
@@ -28,6 +31,7 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
     m holds a P on entry and on a non-None return; it may sleep in between (stopm). None means the
     runtime is stopping.
     """
+    blocked = False  # waited in epoll once already (at most once per call)
     while True:
         if sched.stopping:
             if m.p is not None:
@@ -92,10 +96,25 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
                 gp = globrunqget(sched, p, 0)
             if gp is not None:
                 return found(sched, m, gp, False)
-        if sched.netpoll.backend.fds:
-            gp = sched.netpoll.poll_nonblocking(p)
+        np = sched.netpoll
+        if np.backend.fds:
+            gp = np.poll_nonblocking(p)
             if gp is not None:
                 return found(sched, m, gp, False)
+            if (
+                not blocked
+                and sched.procs - sched.npidle == 1
+                and not m.spinning
+                and sched.chaos is None
+                and np.backend.mpoll
+                and np.waiting()
+            ):
+                # The last running P, and Gs wait on fds: wait for them here, keeping the P.
+                blocked = True
+                gp = np.poll_blocking(p, MPOLL_BLOCK)
+                if gp is not None:
+                    return found(sched, m, gp, False)
+                continue  # woken by a break, or nothing came: look at every queue again
         if sched.procs > 1 and (m.spinning or 2 * sched.nmspinning < sched.procs - sched.npidle):
             if not m.spinning:
                 m.spinning = True

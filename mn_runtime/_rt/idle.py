@@ -250,11 +250,14 @@ def injectglist(sched: Sched, glist: list[G], timers: bool = False, p: P | None 
             sched.ntimerg = at + len(glist)
         else:
             sched.runq.extend(glist)
+        brk = sched.mpolling
         for _ in range(min(len(glist), sched.npidle)):
             r = startm_locked(sched, None, False)
             if r is None:
                 break
             picked.append(r)
+    if brk:
+        sched.netpoll.backend.mbreak()
     for r in picked:
         mwake(*r)
 

@@ -77,6 +77,12 @@ class EpollBackend:
         self.outer = select.epoll()
         self.outer.register(self.efd, select.EPOLLIN)
         self.outer.register(self.ep.fileno(), 0)  # disarmed until the poller arms it
+        # mset: what an M that ran out of work waits on while it keeps its P (block): `ep`, and
+        # `mefd`, an eventfd that breaks that wait (mbreak) when Gs are queued for it to run.
+        self.mefd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.mset = select.epoll()
+        self.mset.register(self.ep.fileno(), select.EPOLLIN)
+        self.mset.register(self.mefd, select.EPOLLIN)
         # armed: whether the poller's wait includes fd events; written by the poller thread only
         # (netpoll.py decides under sched.lock and stores its decision in Netpoller.armed).
         self.armed = False
@@ -148,6 +154,28 @@ class EpollBackend:
                 events = True
         return events
 
+    def block(self, timeout: float) -> bool:
+        """block waits at most timeout seconds for fd events or a break (mbreak), on the calling M;
+        True if fd events are queued (the caller collects them). A break sent while nobody waits
+        makes the next block return at once: a spurious wake-up, never a lost one."""
+        events = False
+        for fd, _ in self.mset.poll(timeout, 2):
+            if fd == self.mefd:
+                try:
+                    os.eventfd_read(self.mefd)
+                except BlockingIOError:
+                    pass
+            else:
+                events = True
+        return events
+
+    def mbreak(self) -> None:
+        """mbreak ends an M's block (Go's netpollBreak, for the M in netpoll)."""
+        try:
+            os.eventfd_write(self.mefd, 1)
+        except OSError:
+            pass  # closed during shutdown
+
     def collect(self, glist: list[G]) -> int:
         """collect takes the fd events queued in `ep` now, without blocking, and hands each to its
         pollDesc; returns how many. Any thread may call it (epoll_wait is thread-safe, and an
@@ -210,8 +238,10 @@ class EpollBackend:
                 except OSError:
                     pass
         self.outer.close()
+        self.mset.close()
         self.ep.close()
         os.close(self.efd)
+        os.close(self.mefd)
 
 
 from .polldesc import netpollready  # noqa: E402

@@ -101,5 +101,8 @@ def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None, exc: BaseExceptio
     with sched.lock:
         if not sched.stopping:
             sched.runq.append(gp)
+        brk = sched.mpolling
+    if brk:
+        sched.netpoll.backend.mbreak()  # the M keeping the last P waits in epoll: gp is its work
     stopm(sched, m)  # on return m holds a P for find_runnable, or the runtime stops
     return False

@@ -20,11 +20,13 @@ Where an M finds work (find_runnable), in order:
      the current G);
   2. the local runnext slot, then the local ring;
   3. the global queue (a batch: one to run, a share onto the local ring);
-  4. stealing: up to 4 rounds over all other Ps in a random order, taking half of a victim's ring
+  4. the network, without blocking (Go's netpoll(0)); and if this is the last running P and Gs
+     wait on fds, a wait in epoll of up to 10 ms that keeps the P (Go's blocking netpoll);
+  5. stealing: up to 4 rounds over all other Ps in a random order, taking half of a victim's ring
      (its runnext only in the last round, and only from a P whose owner is not running);
-  5. nothing: release the P, sleep (stopm) until startm hands this M a P again.
-Gs readied by timers and the netpoller arrive through the global queue (injectglist), which also
-wakes idle Ms for them; timers' Gs go to its front.
+  6. nothing: release the P, sleep (stopm) until startm hands this M a P again.
+Gs readied by timers and the poller thread arrive through the global queue (injectglist), which
+also wakes idle Ms for them (and breaks an M's wait in epoll); timers' Gs go to its front.
 
 The spinning protocol (Go's "spinning M"): an M looking for work to steal is spinning. At most
 half of the busy Ps have a spinning M. When work is added and a P is idle, wakep starts one M

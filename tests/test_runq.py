@@ -25,7 +25,7 @@ class FakeSched:
         self.ntimerg = 0
         self.npidle = 0
         self.stopping = False
-        self.mpolling = False
+        self.mpolling = 0
 
 
 async def _nop() -> None:

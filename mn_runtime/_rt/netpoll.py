@@ -163,12 +163,12 @@ class Netpoller:
         with sched.lock:
             if sched.runq or sched.stopping:
                 return None
-            sched.mpolling = True
+            sched.mpolling += 1
         try:
             self.backend.block(timeout)
         finally:
             with sched.lock:
-                sched.mpolling = False
+                sched.mpolling -= 1
         return self.poll_nonblocking(p)
 
     def poll_inject(self) -> None:

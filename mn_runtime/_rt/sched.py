@@ -131,10 +131,11 @@ class Sched:
         # While it is non-zero every schedule looks at the global queue first: a timer-woken G
         # runs after the current G, as Go's timer readies into runnext, not 61 schedules later.
         self.ntimerg = 0
-        # mpolling: an M that ran out of work waits in epoll while keeping its P (Go's blocking
-        # netpoll in findrunnable; netpoll.py, poll_blocking). Under sched.lock: whoever queues Gs
-        # on the global queue with nobody running reads it in the same hold and breaks that wait.
-        self.mpolling = False
+        # mpolling: how many Ms that ran out of work wait in epoll keeping their P (Go's blocking
+        # netpoll in findrunnable; netpoll.py, poll_blocking; normally at most one, but the "last
+        # running P" test is racy). Under sched.lock: whoever queues Gs on the global queue with
+        # nobody running reads it in the same hold and breaks that wait.
+        self.mpolling = 0
         # now: sysmon's clock, time.monotonic() at its last tick (at most its 10 ms sleep old while
         # any P runs), 0.0 while it sleeps long because none does. The park path stamps
         # g.waitsince with it: a clock read per park cost 4% of a channel round trip, and Go's

@@ -56,8 +56,8 @@ def after(seconds: float) -> Chan[float]:
 class _ChanTimer:
     """_ChanTimer: a runtime timer sending into `c`, with stop/reset that leave no stale value.
 
-    A timer fires outside the heap's lock (on the poller or an M), so a stop() can come between the heap
-    taking the timer off and the send. `_stopped` and `_when` (under `_lk`) close that window:
+    A timer fires outside the heap's lock (on the poller or an M), so a stop() can come between
+    the heap taking the timer off and the send. `_stopped` and `_when` (under `_lk`) close that window:
     _fire sends only if the timer is not stopped and its current arming is due, so a firing that
     belongs to an arming before stop() or reset() is dropped.
     """

@@ -301,7 +301,8 @@ class FD:
                 self.drained = False
             while True:
                 if parked:
-                    # FD.wait, written out: one coroutine less per park on every stream's path.
+                    # FD.wait, written out on purpose: one coroutine less per park on every
+                    # stream's path, 2.4% of an echo round trip's instructions (benchmarks.md).
                     while not await netpollblock(pd, mode):
                         err = netpollcheckerr(pd, mode)
                         if err:
@@ -313,7 +314,7 @@ class FD:
                     parked = True
             if stream:
                 n = r if type(r) is int else len(r)
-                self.drained = 0 < n < stream and not self.pd.hup
+                self.drained = 0 < n < stream and not pd.hup
         finally:
             self.unlock(mode)
         if not parked and _park.anypreempt and preempt_requested():  # completed without parking (see park.py)

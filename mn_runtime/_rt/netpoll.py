@@ -165,11 +165,11 @@ class Netpoller:
                 return None
             sched.mpolling += 1
         try:
-            self.backend.block(timeout)
+            events = self.backend.block(timeout)
         finally:
             with sched.lock:
                 sched.mpolling -= 1
-        return self.poll_nonblocking(p)
+        return self.poll_nonblocking(p) if events else None
 
     def poll_inject(self) -> None:
         """poll_inject: an M with work looks at the network anyway and queues what is ready on the

@@ -55,6 +55,9 @@ _EV_HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EV_REGISTER = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 
 
+_EV_ANY = _EV_READ | _EV_WRITE | _EV_HUP
+
+
 def _mode(ev: int) -> int:
     """_mode translates an epoll event mask into MODE_ bits."""
     mode = 0
@@ -65,9 +68,18 @@ def _mode(ev: int) -> int:
     return mode
 
 
-# _MODES caches _mode for the few masks epoll reports; entries are only ever added, and a racing
-# second add stores the same value.
-_MODES: dict[int, int] = {}
+def _modes() -> dict[int, int]:
+    """_modes: _mode of every combination of the bits it looks at (a few dozen), built once."""
+    bits = [b for b in range(_EV_ANY.bit_length()) if _EV_ANY >> b & 1]
+    table = {}
+    for k in range(1 << len(bits)):
+        ev = sum(1 << b for i, b in enumerate(bits) if k >> i & 1)
+        table[ev] = _mode(ev)
+    return table
+
+
+# _MODES: read-only after import; collect looks up `ev & _EV_ANY` instead of testing bits per event.
+_MODES = _modes()
 
 
 class EpollBackend:
@@ -141,33 +153,17 @@ class EpollBackend:
         if arm != self.armed:
             self.outer.modify(self.ep.fileno(), select.EPOLLIN if arm else 0)
             self.armed = arm
-        events = False
-        for fd, _ in self.outer.poll(-1 if timeout is None else timeout, 4):
-            if fd == self.efd:
-                try:
-                    os.eventfd_read(self.efd)
-                except BlockingIOError:
-                    pass
-                with self.lock:
-                    self.break_pending = False
-            else:
-                events = True
+        events, broke = _waitset(self.outer, self.efd, -1 if timeout is None else timeout)
+        if broke:
+            with self.lock:
+                self.break_pending = False
         return events
 
     def block(self, timeout: float) -> bool:
         """block waits at most timeout seconds for fd events or a break (mbreak), on the calling M;
         True if fd events are queued (the caller collects them). A break sent while nobody waits
         makes the next block return at once: a spurious wake-up, never a lost one."""
-        events = False
-        for fd, _ in self.mset.poll(timeout, 2):
-            if fd == self.mefd:
-                try:
-                    os.eventfd_read(self.mefd)
-                except BlockingIOError:
-                    pass
-            else:
-                events = True
-        return events
+        return _waitset(self.mset, self.mefd, timeout)[0]
 
     def mbreak(self) -> None:
         """mbreak ends an M's block (Go's netpollBreak, for the M in netpoll)."""
@@ -190,9 +186,7 @@ class EpollBackend:
         fds = self.fds
         with self.lock:  # one hold for the whole batch: the lookups are short, the events many
             for fd, ev in events:
-                mode = _MODES.get(ev)
-                if mode is None:
-                    mode = _MODES[ev] = _mode(ev)
+                mode = _MODES[ev & _EV_ANY]
                 pd = fds.get(fd)
                 if pd is None or not mode:
                     continue
@@ -242,6 +236,22 @@ class EpollBackend:
         self.ep.close()
         os.close(self.efd)
         os.close(self.mefd)
+
+
+def _waitset(eset: Any, efd: int, timeout: float) -> tuple[bool, bool]:
+    """_waitset waits on eset, an epoll set holding `ep` and the eventfd efd, for at most timeout
+    seconds (-1: no limit); returns (fd events queued in ep, broken by efd), efd drained."""
+    events = broke = False
+    for fd, _ in eset.poll(timeout, 2):
+        if fd == efd:
+            broke = True
+            try:
+                os.eventfd_read(efd)
+            except BlockingIOError:
+                pass
+        else:
+            events = True
+    return events, broke
 
 
 from .polldesc import netpollready  # noqa: E402

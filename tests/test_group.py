@@ -3,6 +3,8 @@ others as notes, limit, body exceptions."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import mn_runtime as mn
@@ -63,13 +65,16 @@ def test_group_limit(procs: int, switchinterval: float) -> None:
     async def main() -> tuple[int, list[int]]:
         state = {"running": 0, "max": 0}
         order: list[int] = []
+        lock = threading.Lock()  # the workers run on several Ms: no GIL makes `+=` atomic
 
         async def work(i: int) -> None:
-            state["running"] += 1
-            state["max"] = max(state["max"], state["running"])
-            order.append(i)
+            with lock:
+                state["running"] += 1
+                state["max"] = max(state["max"], state["running"])
+                order.append(i)
             await mn.sleep(0.001)
-            state["running"] -= 1
+            with lock:
+                state["running"] -= 1
 
         async with mn.Group(limit=3) as g:
             for i in range(12):

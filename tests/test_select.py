@@ -4,6 +4,7 @@ seeded replay, and the deadlock detector on a select with no cases."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -204,8 +205,10 @@ def test_select_seed_replays() -> None:
 
 def test_select_stress(procs: int, switchinterval: float) -> None:
     """Unbuffered and buffered channels, each driven by a plain sender/receiver and by selects
-    over all four; every value sent is received once."""
+    over all four; every value sent is received once. The tallies are shared by goroutines on
+    several Ms, so they change under a lock (`+=` on a list item is not atomic without the GIL)."""
     n = 600
+    tally = threading.Lock()
 
     async def main() -> tuple[list[int], list[int]]:
         cs: list[mn.Chan[int]] = [mn.Chan(), mn.Chan(), mn.Chan(2), mn.Chan(3)]
@@ -216,13 +219,15 @@ def test_select_stress(procs: int, switchinterval: float) -> None:
         async def plain_sender(k: int) -> None:
             for _ in range(n):
                 await cs[k].send(1)
-                sent[k] += 1
+                with tally:
+                    sent[k] += 1
             wg.done()
 
         async def plain_receiver(k: int) -> None:
             for _ in range(n):
                 v = await cs[k].recv()  # not `recvd[k] += await ...`: that reads recvd[k] before parking
-                recvd[k] += v
+                with tally:
+                    recvd[k] += v
             wg.done()
 
         async def select_sender() -> None:
@@ -231,7 +236,8 @@ def test_select_stress(procs: int, switchinterval: float) -> None:
                 cases = [mn.Send(c if left[i] else None, 1) for i, c in enumerate(cs)]
                 i, _, _ = await mn.select(*cases)
                 left[i] -= 1
-                sent[i] += 1
+                with tally:
+                    sent[i] += 1
             wg.done()
 
         async def select_receiver() -> None:
@@ -241,7 +247,8 @@ def test_select_stress(procs: int, switchinterval: float) -> None:
                 i, v, ok = await mn.select(*cases)
                 assert ok
                 left[i] -= 1
-                recvd[i] += v
+                with tally:
+                    recvd[i] += v
             wg.done()
 
         wg.add(10)

@@ -23,6 +23,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from .idle import checkdead, injectglist
 from .netpoll_epoll import EpollBackend
 from .polldesc import netpollwaiting
 from .tls import tls
@@ -62,11 +63,20 @@ class Netpoller:
             return netpollwaiting(backend.fds.values())
 
     def _setbusy(self, busy: bool) -> None:
-        with self.sched.lock:
+        """_setbusy marks the poller busy (collecting and queueing Gs) or done with its batch.
+
+        Done re-runs checkdead in the same sched.lock hold: an M that went idle while the poller
+        was busy skipped its deadlock check (the batch might have readied a G), so when the batch
+        readied nobody, the poller is the last one who can notice that nothing ever will.
+        """
+        sched = self.sched
+        with sched.lock:
             self.busy = busy
+            dead = None if busy else checkdead(sched)
+        if dead is not None:
+            sched.stop(error=dead)
 
     def loop(self) -> None:
-        from .idle import injectglist
 
         sched = self.sched
         timers = sched.timers
@@ -135,7 +145,6 @@ class Netpoller:
 
     def poll_nonblocking(self, p: P) -> G | None:
         """poll_nonblocking: an M out of work takes ready fds itself; one G to run, rest injected."""
-        from .idle import injectglist
 
         glist = self._mpoll()
         if not glist:
@@ -180,7 +189,6 @@ class Netpoller:
         only every 61st schedule. Busy connections would then keep their ring to themselves and
         starve the rest (a 1000-client echo ran in waves of ~256 clients).
         """
-        from .idle import injectglist
 
         glist = self._mpoll()
         if glist:

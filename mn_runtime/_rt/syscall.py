@@ -76,6 +76,11 @@ def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None, exc: BaseExceptio
             p.m = m
     if fast:
         m.p = p
+        if sched.stopping:
+            # run() is ending: gp is abandoned with every other G and never resumed, whether or
+            # not sysmon retook the P during the call (find_runnable releases the P).
+            m.curg = None
+            return False
         casgstatus(gp, SYSCALL, RUNNING)
         if sched.chaos is not None:
             sched.chaos.after_syscall(gp)

@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING
 
 from . import park as _park
+from .idle import checkdead, handoffp, injectglist
 from .p import PStatus
 from .runq import runqempty
 
@@ -78,9 +79,15 @@ class Sysmon:
             elif idle > 50:
                 self.delay = min(self.delay * 2, MAX_DELAY)
             delay = self.delay
-            if sched.npidle == sched.procs and not self.schedtrace:
+            # Decided under sched.lock, where pidleget takes a P: either a P is taken first and
+            # sysmon sees it, or deep is set first and that P's acquirep sees deep and wakes
+            # sysmon. Without the lock (or the GIL making the two lines one step) acquirep could
+            # read deep between the test and the store and sysmon would sleep through the P's
+            # whole run: no preemption requests, no syscall retakes for up to DEEP_DELAY.
+            with sched.lock:
+                deep = self.deep = sched.npidle == sched.procs and not self.schedtrace
+            if deep:
                 # Nothing runs and nothing is in a syscall: no P to retake, no G to preempt.
-                self.deep = True
                 delay = DEEP_DELAY
                 sched.now = 0.0  # no tick for a while: parks read the clock themselves
             woke = self.note.acquire(timeout=delay)
@@ -114,7 +121,6 @@ class Sysmon:
         np = sched.netpoll
         if not np.backend.fds or np.armed or now - np.backend.lastpoll < NETPOLL_EVERY:
             return 0
-        from .idle import injectglist
 
         glist: list[G] = []
         # polling tells checkdead (under sched.lock) that readied Gs may be in transit here.
@@ -128,6 +134,9 @@ class Sysmon:
         finally:
             with sched.lock:
                 self.polling = False
+                dead = checkdead(sched)  # an M that went idle meanwhile skipped it (netpoll.py)
+            if dead is not None:
+                sched.stop(error=dead)
         return len(glist)
 
     def clearpreempt(self) -> None:
@@ -141,7 +150,6 @@ class Sysmon:
 
     def retake(self, now: float) -> int:
         """retake hands off Ps stuck in syscalls and flags Gs over their slice; returns how many."""
-        from .idle import handoffp
 
         sched = self.sched
         if sched.chaos is not None and sched.chaos.sysmon(sched):

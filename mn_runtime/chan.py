@@ -23,12 +23,12 @@ Every operation that completes without parking checks `g.preempt` and yields if 
 
 from __future__ import annotations
 
-import threading
 import types
 from collections import deque
 from collections.abc import Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
+from ._rt import lock as _lock
 from ._rt import park as _park
 from ._rt.corofn import coroutine_function
 from ._rt.g import WaitReason
@@ -59,7 +59,7 @@ class Chan(Generic[T]):
         if cap < 0:
             raise ValueError(f"Chan capacity must be >= 0, got {cap} (makechan: size out of range)")
         self._cap = cap
-        self.lock = threading.Lock()
+        self.lock = _lock.new(_lock.RANK_OBJECT, "chan.lock")
         self.buf: deque[Any] = deque()
         self.closed = False
         self.sendq = WaitQ()

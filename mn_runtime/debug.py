@@ -7,6 +7,8 @@ when run() starts:
     scheddetail=1   with schedtrace: also one line per P, M and G
     metrics=1       measure scheduling latency and per-M busy time (reported by stats())
     sigdump=0       do not install the SIGQUIT/SIGUSR1 goroutine dump (on whenever MN_DEBUG is set)
+    lockcheck=1     check the runtime's locks: holders, rank order, "X held" preconditions
+                    (mn_runtime/_rt/lock.py); slower, for tests and bug hunts
 
 MN_TRACE=FILE records an execution trace to FILE (see mn_runtime.trace).
 """
@@ -28,7 +30,7 @@ from ._rt.tracer import StatsTracer
 
 __all__ = ["DebugSettings", "dump_goroutines", "enable_metrics", "parse_mn_debug", "schedtrace_line", "stats"]
 
-_KNOWN = ("schedtrace", "scheddetail", "metrics", "sigdump")
+_KNOWN = ("schedtrace", "scheddetail", "metrics", "sigdump", "lockcheck")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class DebugSettings:
     scheddetail: bool = False
     metrics: bool = False
     sigdump: bool = False
+    lockcheck: bool = False
     raw: dict[str, int] = field(default_factory=dict)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ._rt import chaos as _chaos
+from ._rt import lock as _lock
 from ._rt import sched as _sched
 from ._rt.corofn import is_coroutine, is_coroutine_function
 from ._rt.g import G, WaitReason, abandon
@@ -155,14 +156,19 @@ def _run(
     chaos: int | None = None,
     trace: str | os.PathLike[str] | None = None,
 ) -> Any:
+    from .debug import debug_start, debug_stop, parse_mn_debug
+
+    try:
+        _lock.configure(parse_mn_debug(os.environ.get("MN_DEBUG")).lockcheck)  # before any lock is made
+    except ValueError:
+        coro.close()
+        raise
     sched = Sched(procs, runqcap=runqsize, seed=seed)
     if chaos is not None:
         _chaos.Chaos(chaos, procs).install(sched)
     with sched.lock:
         for p in reversed(sched.allp):
             pidleput(sched, p)
-    from .debug import debug_start, debug_stop
-
     try:
         dbg = debug_start(sched, schedtrace, trace)
     except BaseException:

@@ -53,10 +53,10 @@ from __future__ import annotations
 
 import heapq
 import random
-import threading
 import time
 from typing import TYPE_CHECKING
 
+from . import lock as _lock
 from .timers import Timer, TimerHeap
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class Chaos:
     def __init__(self, seed: int, procs: int) -> None:
         self.seed = seed
         self.replay = procs == 1
-        self.lock = threading.Lock()
+        self.lock = _lock.new(_lock.RANK_LEAF, "chaos.lock")
         self.rng = random.Random(seed)
         self.sysmon_rng = random.Random(seed ^ 0x5EED_0001)
         self.poll_rng = random.Random(seed ^ 0x5EED_0002)

@@ -30,10 +30,10 @@ import os
 import socket
 from collections import deque
 from collections.abc import Callable
-from threading import Lock
 from typing import Any
 
 from ..errors import Throw
+from . import lock as _lock
 from . import park as _park
 from .g import G, WaitReason
 from .netpoll_epoll import MODE_READ, MODE_WRITE
@@ -93,7 +93,7 @@ class FD:
     def __init__(self, fd: int, sock: socket.socket | None = None) -> None:
         self.fd = fd
         self.sock = sock
-        self.mu = Lock()
+        self.mu = _lock.new(_lock.RANK_OBJECT, "fd.mu")
         self.state = 0
         # closed: the fd itself was closed (after closing and the last reference).
         self.closed = False
@@ -203,6 +203,8 @@ class FD:
     def _decref(self, s: int) -> bool:
         """_decref (mu held) stores state s less one reference; True if the caller must now close
         the fd (closing, and that was the last reference)."""
+        if _lock.lockcheck:
+            _lock.assert_held(self.mu, "fd.decref")
         if s < _REF:
             raise Throw(f"fd.decref: negative reference count on fd {self.fd}")
         s -= _REF

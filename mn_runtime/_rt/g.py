@@ -34,7 +34,11 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import Throw
+from . import lock as _lock
+from .lock import RANK_LEAF, CheckedLock
 from .traps import park_trap
+
+_newlock = threading.Lock
 
 if TYPE_CHECKING:
     from .m import M
@@ -138,7 +142,8 @@ class G:
         self.coro: Coroutine[Any, Any, Any] | None = coro
         self.ctx = ctx
         self.status = RUNNABLE  # see IDLE above: unpublished until newproc queues it
-        self.lock = threading.Lock()
+        # A plain lock unless lock checking is on: one global read, not a call, per G.
+        self.lock = CheckedLock(RANK_LEAF, "g.lock") if _lock.lockcheck else _newlock()
         self.waitreason = _ZERO_REASON
         self.waitsince = 0.0
         self.m: M | None = None

@@ -16,6 +16,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from ..errors import Deadlock, Throw
+from . import lock as _lock
 from . import sched as _sched
 from . import stack
 from .m import M
@@ -63,6 +64,8 @@ def releasep(m: M) -> P:
 
 def pidleput(sched: Sched, p: P) -> None:
     """pidleput puts p on the idle list; sched.lock held, p IDLE with an empty run queue."""
+    if _lock.lockcheck:
+        _lock.assert_held(sched.lock, "pidleput")
     if not runqempty(p):
         raise Throw(f"pidleput: P {p.id} has a non-empty run queue")
     if p.status != PStatus.IDLE:
@@ -76,6 +79,8 @@ def pidleput(sched: Sched, p: P) -> None:
 
 def pidleget(sched: Sched) -> P | None:
     """pidleget takes a P off the idle list; sched.lock held."""
+    if _lock.lockcheck:
+        _lock.assert_held(sched.lock, "pidleget")
     if not sched.pidle:
         return None
     sched.npidle -= 1
@@ -100,6 +105,8 @@ def mstart(sched: Sched, m: M) -> None:
 
 def newm(sched: Sched, p: P, spinning: bool) -> M:
     """newm registers a new M (sched.lock held); the caller starts its thread after unlocking."""
+    if _lock.lockcheck:
+        _lock.assert_held(sched.lock, "newm")
     if len(sched.allm) >= MAX_MS:
         raise Throw(f"newm: thread limit exceeded ({MAX_MS} Ms, most of them in syscalls)")
     m = M(len(sched.allm), sched.seed)
@@ -127,8 +134,10 @@ def startm_locked(sched: Sched, p: P | None, spinning: bool) -> tuple[M, bool] |
     idle M (or registers a new one) and returns (m, is_new) for mwake to start after unlocking.
 
     Deciding under the lock matters: from then on the M no longer counts as idle, so checkdead
-    cannot see queued work with every M asleep while the wake-up is on its way.
+    cannot see queued work with every M asleep while the wake-up is on its way. sched.lock held.
     """
+    if _lock.lockcheck:
+        _lock.assert_held(sched.lock, "startm_locked")
     if sched.stopping:
         return None
     if p is None:
@@ -268,6 +277,8 @@ def checkdead(sched: Sched) -> Deadlock | None:
     sched.lock held. Called whenever an M goes idle (Go: from mput). Ms in syscalls count as
     running; timers and Gs parked on pollDescs can still ready Gs, so they rule a deadlock out.
     """
+    if _lock.lockcheck:
+        _lock.assert_held(sched.lock, "checkdead")
     if sched.stopping or sched.nmidle < len(sched.allm):
         return None
     if sched.runq:

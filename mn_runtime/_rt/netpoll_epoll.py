@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import os
 import select
-import threading
 import time
 from typing import TYPE_CHECKING, Any
+
+from . import lock as _lock
 
 if TYPE_CHECKING:
     from .g import G
@@ -99,7 +100,7 @@ class EpollBackend:
         # (netpoll.py decides under sched.lock and stores its decision in Netpoller.armed).
         self.armed = False
         self.lastpoll = 0.0  # time.monotonic() of the last look at `ep` (under lock)
-        self.lock = threading.Lock()
+        self.lock = _lock.new(_lock.RANK_LEAF, "netpoll.backend.lock")
         self.fds: dict[int, Any] = {}
         self.break_pending = False
         self.closed = False

@@ -15,9 +15,10 @@ Counters (`schedtick`, stats) are written by the owning M only; others read them
 from __future__ import annotations
 
 import enum
-import threading
 from collections import deque
 from typing import TYPE_CHECKING
+
+from . import lock as _lock
 
 if TYPE_CHECKING:
     from .g import G
@@ -54,7 +55,7 @@ class P:
     def __init__(self, pid: int, runqcap: int) -> None:
         self.id = pid
         self.status = PStatus.IDLE
-        self.lock = threading.Lock()
+        self.lock = _lock.new(_lock.RANK_P, f"p{pid}.lock")
         self.runq: deque[G] = deque()
         self.runqcap = runqcap
         # runnext: a G readied by the running G runs next and inherits its time slice.

@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import time
 import types
-from threading import Lock
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Throw
+from . import lock as _lock
 from . import sched as _sched
 from .g import G, WaitReason
 from .netpoll_epoll import MODE_HUP, MODE_READ, MODE_WRITE
@@ -113,7 +113,7 @@ class PollDesc:
     def __init__(self, fd: int, sched: Sched | None = None) -> None:
         self.fd = fd
         self.sched = sched
-        self.lock = Lock()
+        self.lock = _lock.new(_lock.RANK_OBJECT, "pd.lock")
         self.rg: Any = None
         self.wg: Any = None
         self.closing = False
@@ -231,6 +231,8 @@ def netpollunblock(pd: PollDesc, mode: int, ioready: bool) -> G | None:
 
     Returns the parked G to ready, if any; the caller readies it after dropping pd.lock.
     """
+    if _lock.lockcheck:
+        _lock.assert_held(pd.lock, "netpollunblock")
     read = mode == MODE_READ
     old = pd.rg if read else pd.wg
     if old is PD_READY:

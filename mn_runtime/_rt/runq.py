@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import Throw
+from . import lock as _lock
 from .p import P, PStatus
 
 _RUNNING = PStatus.RUNNING
@@ -147,6 +148,8 @@ def globrunqget(sched: Sched, p: P, max: int) -> G | None:
     sched.lock must be held. The batch is at most max (0: no limit), a fair share
     (len/procs + 1) and half of p's ring capacity, as Go.
     """
+    if _lock.lockcheck:
+        _lock.assert_held(sched.lock, "globrunqget")
     q = sched.runq
     if not q:
         return None

@@ -73,6 +73,7 @@ from time import monotonic as _monotonic
 from typing import Any
 
 from ..errors import Throw
+from . import lock as _lock
 from .chaos import Chaos
 from .findrunnable import GLOBAL_POLL_TICKS, find_runnable
 from .g import DEAD, EXITED, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, badgstatus, casgstatus
@@ -108,7 +109,7 @@ class Sched:
     def __init__(self, procs: int, *, runqcap: int = RUNQ_SIZE, seed: int = 0) -> None:
         self.procs = procs
         self.seed = seed
-        self.lock = threading.Lock()
+        self.lock = _lock.new(_lock.RANK_SCHED, "sched.lock")
         self.runq: deque[G] = deque()
         self.allp = [P(i, runqcap) for i in range(procs)]
         self.coprimes = _coprimes(procs)
@@ -122,7 +123,7 @@ class Sched:
         self.done = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
-        self.allglock = threading.Lock()
+        self.allglock = _lock.new(_lock.RANK_LEAF, "allglock")
         self.allgs: dict[int, G] = {}
         self.goidgen = 0
         self.maing: G | None = None

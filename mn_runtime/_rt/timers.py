@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import heapq
 import math
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from . import lock as _lock
 
 if TYPE_CHECKING:
     from .sched import Sched
@@ -47,7 +48,7 @@ class Timer:
 class TimerHeap:
     def __init__(self, sched: Sched) -> None:
         self.sched = sched
-        self.lock = threading.Lock()
+        self.lock = _lock.new(_lock.RANK_LEAF, "timers.lock")
         self.heap: list[tuple[float, int, int, Timer]] = []
         self.npending = 0
         self.nstale = 0
@@ -64,7 +65,7 @@ class TimerHeap:
         # timers fired earlier: firing order is deadline order, and so is run order. The poller
         # waits for it; an M only tries it and skips its check if it is taken. It is the outermost
         # lock: its holder takes the heap's lock, pollDesc, channel, G and run-queue locks.
-        self.firelock = threading.Lock()
+        self.firelock = _lock.new(_lock.RANK_FIRE, "timers.firelock")
 
     def pending(self) -> int:
         """pending counts timers that will still fire (checkdead reads it racily under sched.lock)."""
@@ -72,6 +73,8 @@ class TimerHeap:
 
     def _push(self, t: Timer, when: float) -> bool:
         """_push (lock held) arms t for when; True if the poller must be woken to honour it."""
+        if _lock.lockcheck:
+            _lock.assert_held(self.lock, "addtimer")
         t.when = when
         t.pending = True
         self.counter += 1
@@ -114,6 +117,9 @@ class TimerHeap:
         return was
 
     def _drop(self, t: Timer) -> None:
+        """_drop (lock held) disarms t lazily: its heap entry goes stale."""
+        if _lock.lockcheck:
+            _lock.assert_held(self.lock, "deltimer")
         t.pending = False
         t.gen += 1
         self.npending -= 1
@@ -125,6 +131,8 @@ class TimerHeap:
 
     def next_when(self) -> float | None:
         """next_when (lock held) drops stale entries off the top and returns the earliest deadline."""
+        if _lock.lockcheck:
+            _lock.assert_held(self.lock, "next_when")
         heap = self.heap
         while heap:
             when, _, gen, t = heap[0]

@@ -39,6 +39,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from . import lock as _lock
+
 if TYPE_CHECKING:
     from .g import G
     from .m import M
@@ -151,7 +153,7 @@ class StatsTracer(Tracer):
     def __init__(self) -> None:
         self.clock = time.perf_counter
         self.tls = _PerThread()
-        self.hlock = threading.Lock()
+        self.hlock = _lock.new(_lock.RANK_LEAF, "tracer.hlock")
         self.hists: list[LatencyHistogram] = []
         self.mstart: dict[int, float] = {}
 

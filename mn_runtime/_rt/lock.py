@@ -1,0 +1,127 @@
+"""lock: the runtime's mutexes, their ranks, and the checks debug mode adds (Go's lockrank.go).
+
+Every runtime lock is a plain `threading.Lock` unless lock checking is on (`MN_DEBUG=lockcheck=1`,
+read when run() starts): then `new` makes a `CheckedLock`, which knows its holder and its rank,
+and raises `Throw` when a thread takes a lock ranked below one it already holds (a lock-order
+inversion, the seed of a deadlock), releases a lock it does not hold, or re-takes one it holds.
+Functions whose docstring says "X held" start with `if lock.lockcheck: lock.assert_held(X, ...)`:
+one global read when checking is off.
+
+Ranks, in the order a thread may take them (a lock may be taken while holding only locks of lower
+or equal rank; equal ranks are ordered by the code itself, as select's channels by address):
+
+  RANK_FIRE    timer heap `firelock`: from taking due timers off the heap until their Gs are queued
+  RANK_OBJECT  the locks of user-visible objects and their runtime state: Chan, select's G lock,
+               sync primitives, context, FD.mu, PollDesc.lock (their wake-ups take the ranks below)
+  RANK_SCHED   sched.lock: global queue, idle Ps and Ms, spinning count, stopping
+  RANK_P       p.lock: a P's ring, runnext and status (never two at once)
+  RANK_LEAF    taken last, nothing under them: g.lock, allglock, the timer heap's lock, the epoll
+               backend's lock, chaos's lock, sysmon's note lock, the tracer's locks
+
+Locks that are released by another thread than the one that took them (an M's park note,
+sysmon's note) are semaphores, not mutexes, and stay plain `threading.Lock`s.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..errors import Throw
+
+RANK_FIRE = 0
+RANK_OBJECT = 10
+RANK_SCHED = 20
+RANK_P = 30
+RANK_LEAF = 40
+
+# lockcheck: make CheckedLocks and run the assert_held checks. Set by configure() when run()
+# starts, before the scheduler makes its locks; read racily (it changes only between runs).
+lockcheck = False
+
+_get_ident = threading.get_ident
+
+
+class _Held(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[CheckedLock] = []
+
+
+_held = _Held()
+
+
+class CheckedLock:
+    """CheckedLock is a threading.Lock that knows its owner and rank (lock checking only)."""
+
+    __slots__ = ("_lock", "name", "owner", "rank")
+
+    def __init__(self, rank: int, name: str) -> None:
+        self._lock = threading.Lock()
+        self.rank = rank
+        self.name = name
+        self.owner = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        me = _get_ident()
+        if self.owner == me:
+            raise Throw(f"lock: {self.name} taken twice by the same thread (self-deadlock)")
+        stack = _held.stack
+        if stack:
+            top = max(stack, key=lambda lk: lk.rank)
+            if top.rank > self.rank:
+                raise Throw(
+                    f"lock order: taking {self.name} (rank {self.rank}) while holding {top.name} (rank {top.rank})"
+                )
+        ok = self._lock.acquire(blocking, timeout)
+        if ok:
+            self.owner = me
+            stack.append(self)
+        return ok
+
+    def release(self) -> None:
+        if self.owner != _get_ident():
+            raise Throw(f"lock: {self.name} released by a thread that does not hold it")
+        self.owner = 0
+        stack = _held.stack
+        # Usually the last one taken; remove by identity wherever it is.
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i] is self:
+                del stack[i]
+                break
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def held(self) -> bool:
+        """held: does the calling thread hold this lock?"""
+        return self.owner == _get_ident()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<CheckedLock {self.name} rank={self.rank} owner={self.owner or None}>"
+
+
+def new(rank: int, name: str) -> Any:
+    """new makes a runtime mutex of rank: a CheckedLock while checking, else a threading.Lock."""
+    if lockcheck:
+        return CheckedLock(rank, name)
+    return threading.Lock()
+
+
+def assert_held(lock: Any, fn: str) -> None:
+    """assert_held raises Throw unless the calling thread holds lock (checking a CheckedLock only:
+    a plain lock made before checking was turned on cannot tell its holder)."""
+    if type(lock) is CheckedLock and not lock.held():
+        raise Throw(f"{fn}: called without {lock.name} held")
+
+
+def configure(on: bool) -> None:
+    """configure turns lock checking on or off for the run about to start (run(), MN_DEBUG)."""
+    global lockcheck
+    lockcheck = on

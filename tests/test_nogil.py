@@ -94,3 +94,78 @@ def test_syscall_returning_after_stop_does_not_resume_its_goroutine(monkeypatch:
         with lock:
             assert resumed == []
         assert runtime_threads() == []
+
+
+def test_poller_pass_before_main_is_queued(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The poller and sysmon start before run() queues main, and run checkdead after each pass:
+    a pass finishing first saw no M and no G and threw "checkdead: no goroutines left but the
+    runtime was not stopped" (seen under chaos, whose spurious poller wake-ups make such an early
+    pass likely). Here the poller is woken and given 0.1 s before main is queued."""
+    from mn_runtime._rt.sched import Sched
+
+    real = Sched.newproc
+
+    def late_main(self: Sched, *args: object, **kwargs: object) -> object:
+        if kwargs.get("main"):
+            self.netpoll.wakeup()
+            time.sleep(0.1)
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Sched, "newproc", late_main)
+
+    async def main() -> int:
+        await mn.sleep(0.01)
+        return 7
+
+    for procs in (1, 2):
+        assert mn.run(main, procs=procs) == 7
+    assert runtime_threads() == []
+
+
+class _SlowFromGoexit:
+    """A lock that sleeps before taking itself when goexit takes it: widens the window between a
+    G's exit becoming visible to join() and its removal from the G table."""
+
+    def __init__(self, inner: threading.Lock) -> None:
+        self.inner = inner
+
+    def acquire(self, *args: object) -> bool:
+        import sys
+
+        if sys._getframe(1).f_code.co_name == "goexit":
+            time.sleep(0.02)
+        return self.inner.acquire(*args)  # type: ignore[arg-type]
+
+    def release(self) -> None:
+        self.inner.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@pytest.mark.parametrize("procs", [1, 2, 4])
+def test_joined_goroutine_is_not_counted(procs: int) -> None:
+    """num_goroutine() after join() must not count the joined G. goexit marked the G EXITED (join's
+    fast path on another M returns) before removing it from allgs, so a program that joined all
+    its children still counted one (tests/test_chaos.py's timer test saw 2 == 1 at procs=4)."""
+    from mn_runtime._rt import sched as _sched
+
+    async def child() -> None:
+        await mn.gosched()
+
+    async def main() -> list[int]:
+        s = _sched.cur
+        assert s is not None
+        s.allglock = _SlowFromGoexit(s.allglock)  # type: ignore[assignment]
+        counts = []
+        for _ in range(5):
+            gs = [mn.go(child) for _ in range(4)]
+            for g in gs:
+                await g.join()
+            counts.append(mn.num_goroutine())
+        return counts
+
+    assert mn.run(main, procs=procs) == [1] * 5

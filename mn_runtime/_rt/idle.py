@@ -279,7 +279,9 @@ def checkdead(sched: Sched) -> Deadlock | None:
     """
     if _lock.lockcheck:
         _lock.assert_held(sched.lock, "checkdead")
-    if sched.stopping or sched.nmidle < len(sched.allm):
+    if sched.stopping or not sched.allm or sched.nmidle < len(sched.allm):
+        # No M yet: run() has not queued main (the poller and sysmon start first and call this
+        # after their passes). Queueing main registers its M in the same sched.lock hold.
         return None
     if sched.runq:
         raise Throw(f"checkdead: {len(sched.runq)} runnable goroutines on the global queue but no M running")

@@ -192,7 +192,19 @@ class Sched:
         return gp
 
     def goexit(self, m: M, gp: G, result: Any) -> None:
-        """goexit ends gp after its coroutine returned result, and readies its joiners."""
+        """goexit ends gp after its coroutine returned result, and readies its joiners.
+
+        gp leaves allgs before it is marked EXITED: a joiner that sees EXITED (join's fast path
+        reads it under gp.lock, on another M) must find num_goroutine() without gp.
+        """
+        if gp.status is not RUNNING:  # the owner's check; the move itself is under gp.lock below
+            badgstatus(gp, RUNNING, DEAD)
+        lock = self.allglock
+        lock.acquire()
+        try:
+            del self.allgs[gp.id]
+        finally:
+            lock.release()
         lock = gp.lock
         lock.acquire()
         if gp.status is not RUNNING:  # casgstatus(gp, RUNNING, DEAD), inlined: one lock hold
@@ -205,12 +217,6 @@ class Sched:
         lock.release()
         gp.coro = None
         m.curg = None
-        lock = self.allglock
-        lock.acquire()
-        try:
-            del self.allgs[gp.id]
-        finally:
-            lock.release()
         tr = self.tracer
         if tr is not None:
             tr.go_end(m, gp)

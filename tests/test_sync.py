@@ -3,6 +3,8 @@ without starvation), Once, Cond, Semaphore; at several procs."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import mn_runtime as mn
@@ -166,15 +168,20 @@ def test_rwmutex(procs: int, switchinterval: float) -> None:
     async def main() -> tuple[int, int]:
         rw = mn.RWMutex()
         state = {"readers": 0, "maxreaders": 0, "writer": False, "n": 0}
+        # Readers hold the read lock together, on several Ms: their count is the test's own shared
+        # state and needs its own lock (without the GIL `+= 1` from two threads loses updates).
+        counted = threading.Lock()
 
         async def reader() -> None:
             for _ in range(30):
                 async with rw.reader():
                     assert not state["writer"]
-                    state["readers"] += 1
-                    state["maxreaders"] = max(state["maxreaders"], state["readers"])
+                    with counted:
+                        state["readers"] += 1
+                        state["maxreaders"] = max(state["maxreaders"], state["readers"])
                     await mn.gosched()
-                    state["readers"] -= 1
+                    with counted:
+                        state["readers"] -= 1
 
         async def writer() -> None:
             for _ in range(30):

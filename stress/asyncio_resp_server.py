@@ -1,5 +1,6 @@
-"""The asyncio twin of stress/resp_server.py: same parser, same command table, same limits; only
-the I/O layer differs (asyncio streams, or uvloop's with --uvloop). Used to compare throughput.
+"""The asyncio twin of stress/resp_server.py: same parser, same command table, same output cap and
+idle and write timeouts; only the I/O layer differs (asyncio streams, or uvloop's with --uvloop).
+Used to compare throughput.
 
     python -m stress.asyncio_resp_server --listen 127.0.0.1:6380 [--uvloop]
 """
@@ -10,32 +11,35 @@ import argparse
 import asyncio
 import sys
 
-from .resp_server import Store, handle_bytes, options
+from .resp_server import Session, Store, options
+from .serving import Outbox
 
 
 async def serve_conn(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, store: Store, opts: argparse.Namespace
 ) -> None:
-    buf = bytearray()
+    """serve_conn is resp_server.serve_conn over asyncio streams: the same session and output cap;
+    the idle and write timeouts by wait_for (the request timeout is the mn_runtime server's only)."""
+    sess = Session(store, opts)
+    out = Outbox(opts.max_output)
+    idle = opts.idle_timeout or None
+    wt = opts.write_timeout or None
     try:
         while True:
-            try:
-                if opts.idle_timeout > 0:
-                    d = await asyncio.wait_for(reader.read(65536), opts.idle_timeout)
-                else:
-                    d = await reader.read(65536)
-            except (TimeoutError, ConnectionResetError):
+            more = sess.run(out)
+            if out.pieces:
+                for seg in out.segments():
+                    writer.write(seg)
+                await asyncio.wait_for(writer.drain(), wt)
+            if sess.closing:
                 return
+            if more:
+                continue
+            d = await asyncio.wait_for(reader.read(65536), idle)
             if not d:
                 return
-            buf += d
-            out, close = handle_bytes(store, buf, opts.max_bulk, opts.max_args)
-            if out:
-                writer.write(out)
-                await writer.drain()
-            if close:
-                return
-    except (ConnectionResetError, BrokenPipeError):
+            sess.parser.feed(d)
+    except (TimeoutError, ConnectionResetError, BrokenPipeError):
         return
     finally:
         writer.close()

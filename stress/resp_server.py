@@ -2,13 +2,19 @@
 
     python -m stress.resp_server --listen 127.0.0.1:6379 --procs 2
 
-Commands: PING, ECHO, SET (EX/PX accepted, ignored), GET, DEL, EXISTS, INCR, DECR, INCRBY, MSET,
-MGET, DBSIZE, FLUSHALL, CONFIG GET, COMMAND, SELECT, QUIT; pipelining and inline commands. Enough
-for redis-benchmark and redis-cli.
+Commands: PING, ECHO, SET (EX/PX accepted, ignored), GET, DEL, EXISTS, INCR, DECR, INCRBY, DECRBY,
+MSET, MGET, DBSIZE, FLUSHALL, CONFIG GET, COMMAND, SELECT, QUIT; pipelining and inline commands.
+Enough for redis-benchmark and redis-cli.
 
-The network is hostile: a bulk string over --max-bulk bytes, an array of over --max-args items or
-an unterminated line over 64 KiB gets "-ERR Protocol error" and the connection is closed; a client
-that sends nothing for --idle-timeout seconds is disconnected. Each client is its own goroutine, so
+The network is hostile (docs/netpoller.md, "Servers under hostile clients"). Requests are parsed
+by stress/resp_parser.py, incrementally and in linear time, taking what Redis takes: a bulk string
+over --max-bulk bytes, a command of over --max-args items or over --max-command bytes, a malformed
+length or an unterminated line over 64 KiB gets "-ERR Protocol error: ..." and the connection is
+closed. Per connection (stress/serving.py): once --max-output reply bytes wait to be written the
+server stops reading and parsing that client's pipeline until they are written; a write that makes
+no progress for --write-timeout seconds closes the connection; a command must arrive whole within
+--request-timeout seconds of its first byte (plus 1 s per --min-rate bytes), and a client that
+sends nothing for --idle-timeout seconds is disconnected. Each client is its own goroutine, so
 none of this stops the others. The parser and the command table are shared with the asyncio twin
 (stress/asyncio_resp_server.py), so the two differ only in the I/O layer.
 
@@ -21,62 +27,14 @@ import argparse
 import threading
 from collections.abc import Callable
 
-from .serving import accept_loop, read_some, write_or_gone
+from .resp_parser import INT64_MAX, INT64_MIN, ProtocolError, RespParser, parse_int64
+from .serving import Conn, Outbox, accept_loop, add_limit_options, check_limits
 
-MAX_LINE = 64 * 1024
+Reply = bytes | list[bytes]  # a reply, whole or in pieces (large values are queued by reference)
 
-
-class ProtocolError(Exception):
-    pass
-
-
-def parse(buf: bytearray, pos: int, max_bulk: int, max_args: int) -> tuple[list[bytes] | None, int]:
-    """parse reads one command at buf[pos:]; (None, pos) if it is not complete yet."""
-    n = len(buf)
-    if pos >= n:
-        return None, pos
-    if buf[pos] != 42:  # not '*': an inline command, as typed into telnet
-        end = buf.find(b"\r\n", pos)
-        if end < 0:
-            if n - pos > MAX_LINE:
-                raise ProtocolError("too big inline request")
-            return None, pos
-        return bytes(buf[pos:end]).split(), end + 2
-    end = buf.find(b"\r\n", pos)
-    if end < 0:
-        if n - pos > MAX_LINE:
-            raise ProtocolError("too big mbulk count string")
-        return None, pos
-    try:
-        count = int(buf[pos + 1 : end])
-    except ValueError:
-        raise ProtocolError("invalid multibulk length") from None
-    if count > max_args or count < 0:
-        raise ProtocolError("invalid multibulk length")
-    p = end + 2
-    args: list[bytes] = []
-    for _ in range(count):
-        if p >= n:
-            return None, pos
-        if buf[p] != 36:  # '$'
-            raise ProtocolError(f"expected '$', got '{chr(buf[p])}'")
-        end = buf.find(b"\r\n", p)
-        if end < 0:
-            if n - p > MAX_LINE:
-                raise ProtocolError("too big bulk count string")
-            return None, pos
-        try:
-            size = int(buf[p + 1 : end])
-        except ValueError:
-            raise ProtocolError("invalid bulk length") from None
-        if size < 0 or size > max_bulk:
-            raise ProtocolError("invalid bulk length")
-        start = end + 2
-        if start + size + 2 > n:
-            return None, pos
-        args.append(bytes(buf[start : start + size]))
-        p = start + size + 2
-    return args, p
+# A value at least this large goes into the reply by reference, not copied into it: GET and MGET
+# of large values then cost the output cap's worth of memory, not the reply's size.
+BIG = 16 * 1024
 
 
 def bulk(v: bytes | None) -> bytes:
@@ -85,8 +43,20 @@ def bulk(v: bytes | None) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(v), v)
 
 
-def array(items: list[bytes | None]) -> bytes:
-    return b"*%d\r\n" % len(items) + b"".join(bulk(v) for v in items)
+def bulk_reply(v: bytes | None) -> Reply:
+    if v is not None and len(v) >= BIG:
+        return [b"$%d\r\n" % len(v), v, b"\r\n"]
+    return bulk(v)
+
+
+def array(items: list[bytes | None]) -> Reply:
+    parts = [b"*%d\r\n" % len(items)]
+    for v in items:
+        if v is not None and len(v) >= BIG:
+            parts += (b"$%d\r\n" % len(v), v, b"\r\n")
+        else:
+            parts.append(bulk(v))
+    return parts
 
 
 OK = b"+OK\r\n"
@@ -103,7 +73,7 @@ class Store:
         self.lock = threading.Lock()
         self.data: dict[bytes, bytes] = {}
 
-    def execute(self, args: list[bytes]) -> bytes:
+    def execute(self, args: list[bytes]) -> Reply:
         """execute runs one command and returns its encoded reply."""
         if not args:
             return b""
@@ -117,12 +87,12 @@ class Store:
             return err(f"wrong number of arguments for '{name.decode().lower()}' command")
 
 
-def _ping(s: Store, a: list[bytes]) -> bytes:
-    return bulk(a[1]) if len(a) > 1 else b"+PONG\r\n"
+def _ping(s: Store, a: list[bytes]) -> Reply:
+    return bulk_reply(a[1]) if len(a) > 1 else b"+PONG\r\n"
 
 
-def _echo(s: Store, a: list[bytes]) -> bytes:
-    return bulk(a[1])
+def _echo(s: Store, a: list[bytes]) -> Reply:
+    return bulk_reply(a[1])
 
 
 def _set(s: Store, a: list[bytes]) -> bytes:
@@ -132,11 +102,11 @@ def _set(s: Store, a: list[bytes]) -> bytes:
     return OK
 
 
-def _get(s: Store, a: list[bytes]) -> bytes:
+def _get(s: Store, a: list[bytes]) -> Reply:
     k = a[1]
     with s.lock:
         v = s.data.get(k)
-    return bulk(v)
+    return bulk_reply(v)
 
 
 def _del(s: Store, a: list[bytes]) -> bytes:
@@ -154,11 +124,16 @@ def _exists(s: Store, a: list[bytes]) -> bytes:
 
 
 def _incrby(s: Store, k: bytes, by: int) -> bytes:
+    """_incrby adds by to the 64-bit integer at k, with Redis's errors for a value that is not one
+    and for a result outside the signed 64-bit range."""
     with s.lock:
-        try:
-            v = int(s.data.get(k, b"0")) + by
-        except ValueError:
+        old = s.data.get(k)
+        v = 0 if old is None else parse_int64(old)
+        if v is None:
             return err("value is not an integer or out of range")
+        v += by
+        if v > INT64_MAX or v < INT64_MIN:
+            return err("increment or decrement would overflow")
         s.data[k] = b"%d" % v
     return b":%d\r\n" % v
 
@@ -172,11 +147,19 @@ def _decr(s: Store, a: list[bytes]) -> bytes:
 
 
 def _incrby_cmd(s: Store, a: list[bytes]) -> bytes:
-    try:
-        by = int(a[2])
-    except ValueError:
+    by = parse_int64(a[2])
+    if by is None:
         return err("value is not an integer or out of range")
     return _incrby(s, a[1], by)
+
+
+def _decrby_cmd(s: Store, a: list[bytes]) -> bytes:
+    by = parse_int64(a[2])
+    if by is None:
+        return err("value is not an integer or out of range")
+    if by == INT64_MIN:  # its negation is not a 64-bit integer
+        return err("decrement would overflow")
+    return _incrby(s, a[1], -by)
 
 
 def _mset(s: Store, a: list[bytes]) -> bytes:
@@ -188,7 +171,7 @@ def _mset(s: Store, a: list[bytes]) -> bytes:
     return OK
 
 
-def _mget(s: Store, a: list[bytes]) -> bytes:
+def _mget(s: Store, a: list[bytes]) -> Reply:
     a[1]
     with s.lock:
         vals = [s.data.get(k) for k in a[1:]]
@@ -206,7 +189,7 @@ def _flushall(s: Store, a: list[bytes]) -> bytes:
     return OK
 
 
-def _config(s: Store, a: list[bytes]) -> bytes:
+def _config(s: Store, a: list[bytes]) -> Reply:
     if a[1].upper() != b"GET":
         return err("CONFIG subcommand not supported")
     known = {b"save": b"", b"appendonly": b"no", b"databases": b"1", b"maxmemory": b"0"}
@@ -225,7 +208,7 @@ def _select(s: Store, a: list[bytes]) -> bytes:
     return OK if a[1] == b"0" else err("DB index is out of range")
 
 
-COMMANDS: dict[bytes, Callable[[Store, list[bytes]], bytes]] = {
+COMMANDS: dict[bytes, Callable[[Store, list[bytes]], Reply]] = {
     b"PING": _ping,
     b"ECHO": _echo,
     b"SET": _set,
@@ -235,6 +218,7 @@ COMMANDS: dict[bytes, Callable[[Store, list[bytes]], bytes]] = {
     b"INCR": _incr,
     b"DECR": _decr,
     b"INCRBY": _incrby_cmd,
+    b"DECRBY": _decrby_cmd,
     b"MSET": _mset,
     b"MGET": _mget,
     b"DBSIZE": _dbsize,
@@ -245,47 +229,59 @@ COMMANDS: dict[bytes, Callable[[Store, list[bytes]], bytes]] = {
 }
 
 
-def handle_bytes(store: Store, buf: bytearray, max_bulk: int, max_args: int) -> tuple[bytes, bool]:
-    """handle_bytes runs every complete command in buf (consuming it); (replies, close?)."""
-    out: list[bytes] = []
-    pos = 0
-    close = False
-    try:
-        while True:
-            args, pos = parse(buf, pos, max_bulk, max_args)
-            if args is None:
-                break
-            if args and args[0].upper() == b"QUIT":
-                out.append(OK)
-                close = True
-                break
-            out.append(store.execute(args))
-    except ProtocolError as e:
-        out.append(err(f"Protocol error: {e}"))
-        close = True
-    del buf[:pos]
-    return b"".join(out), close
+class Session:
+    """Session is one client's protocol state, without I/O (shared by the mn_runtime server and
+    its asyncio twin): its parser, and whether it must be closed."""
+
+    __slots__ = ("closing", "parser", "store")
+
+    def __init__(self, store: Store, opts: argparse.Namespace) -> None:
+        self.store = store
+        self.parser = RespParser(opts.max_bulk, opts.max_args, opts.max_command)
+        self.closing = False
+
+    def run(self, out: Outbox) -> bool:
+        """run executes the complete commands received, queuing their replies on out, until out is
+        full (True: more may be waiting; write out before going on) or none is left (False). A
+        protocol error or QUIT queues its reply and sets closing."""
+        parser = self.parser
+        execute = self.store.execute
+        try:
+            while True:
+                args = parser.next()
+                if args is None:
+                    return False
+                if args[0].upper() == b"QUIT":
+                    out.add(OK)
+                    self.closing = True
+                    return False
+                out.add(execute(args))
+                if out.full:
+                    return True
+        except ProtocolError as e:
+            out.add(err(f"Protocol error: {e}"))
+            self.closing = True
+            return False
 
 
 # --- the mn_runtime server ---
 
 
 async def serve_conn(c: object, store: Store, opts: argparse.Namespace) -> None:
-    import mn_runtime as mn
-
-    assert isinstance(c, mn.net.Conn)
-    buf = bytearray()
-    with c:
+    conn = Conn(c, opts)
+    sess = Session(store, opts)
+    parser = sess.parser
+    with conn.c:
         while True:
-            d = await read_some(c, opts.idle_timeout)
+            more = sess.run(conn.out)
+            if not await conn.flush() or sess.closing:
+                return
+            if more:
+                continue
+            d = await conn.read(parser.partial, parser.commands)
             if not d:
                 return
-            buf += d
-            out, close = handle_bytes(store, buf, opts.max_bulk, opts.max_args)
-            if out and not await write_or_gone(c, out):
-                return
-            if close:
-                return
+            parser.feed(d)
 
 
 async def serve(opts: argparse.Namespace) -> None:
@@ -298,8 +294,14 @@ def options(prog: str, argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--procs", type=int, default=None, help="mn_runtime Ps (default: CPU count)")
     ap.add_argument("--max-bulk", type=int, default=1 << 20, help="largest bulk string, bytes (default 1 MiB)")
     ap.add_argument("--max-args", type=int, default=1 << 16, help="most items in one command (default 65536)")
-    ap.add_argument("--idle-timeout", type=float, default=60.0, help="drop clients idle this long (s; 0: never)")
-    return ap.parse_args(argv)
+    ap.add_argument("--max-command", type=int, default=64 << 20, help="largest command, bytes (default 64 MiB)")
+    add_limit_options(ap, idle=60.0, request=10.0)
+    opts = ap.parse_args(argv)
+    for name in ("max_bulk", "max_args", "max_command"):
+        if getattr(opts, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1, not {getattr(opts, name)}")
+    check_limits(ap, opts)
+    return opts
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -182,7 +182,7 @@ def test_http_server_hostile_clients_do_not_hurt_others(http: int) -> None:
     good = connect(http)
     idle = connect(http)
     huge = connect(http)
-    huge.sendall(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n")
+    huge.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n")
     assert recv_until(huge, lambda b: b"\r\n\r\n" in b).startswith(b"HTTP/1.1 431 ")
     assert closed_by_peer(huge)
     garbage = connect(http)
@@ -190,10 +190,10 @@ def test_http_server_hostile_clients_do_not_hurt_others(http: int) -> None:
     assert recv_until(garbage, lambda b: b"\r\n\r\n" in b).startswith(b"HTTP/1.1 400 ")
     assert closed_by_peer(garbage)
     body = connect(http)
-    body.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n")
+    body.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n")
     assert recv_until(body, lambda b: b"\r\n\r\n" in b).startswith(b"HTTP/1.1 413 ")
     req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-    good.sendall(req * 3 + b"POST /echo HTTP/1.1\r\nContent-Length: 4\r\n\r\nping")
+    good.sendall(req * 3 + b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nping")
     got = recv_until(good, lambda b: b.endswith(b"ping"))
     assert got.count(b"HTTP/1.1 200 OK") == 4 and got.count(b"hello, world\n") == 3
     t0 = time.monotonic()

@@ -1,9 +1,15 @@
 """The mn_runtime command line.
 
-    python -m mn_runtime run [--procs N] [--trace F] [--schedtrace MS] SCRIPT [args...]
+    python -m mn_runtime run [--procs N] [--chaos SEED] [--trace F] [--schedtrace MS] SCRIPT [args...]
+    python -m mn_runtime stress [--seeds N] [--procs 1,2,4] [--timeout S] [--jobs J] [--trace] SCRIPT [args...]
     python -m mn_runtime demo [--procs N] [--trace F]
     python -m mn_runtime trace summary F [--top N]
     python -m mn_runtime trace plot F -o timeline.png
+    python -m mn_runtime --version
+
+The installed console script `mn-runtime` is the same command. mn_runtime's options go before
+SCRIPT: everything after the script's name is the script's own argument list (its sys.argv[1:]),
+options included, so `run prog.py --procs 2` hands `--procs 2` to prog.py.
 
 User mistakes (a missing script, a script without `async def main()`, an unreadable trace file)
 print one line to stderr and exit with status 2, without a traceback.
@@ -13,19 +19,33 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import os
 import runpy
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["main", "prog_name"]
 
-PROG = "python -m mn_runtime"
+SCRIPT_ARGS_HELP = (
+    "arguments for the script (its sys.argv[1:]); everything after SCRIPT goes to the script,"
+    " options included, so put this command's options before SCRIPT"
+)
 
 
 class UsageError(Exception):
     """A mistake in how the command was called: reported in one line, exit status 2."""
+
+
+def prog_name() -> str:
+    """prog_name is how this command was invoked: the console script's name (`mn-runtime`), or
+    `python -m mn_runtime`."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not name or name.endswith(".py") or name in ("-c", "-m"):
+        return "python -m mn_runtime"
+    return name
 
 
 def _positive_int(text: str) -> int:
@@ -35,6 +55,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
+
+
+def _seed(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {n}")
     return n
 
 
@@ -48,15 +78,39 @@ def _millis(text: str) -> float:
     return v
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=PROG, description="mn_runtime: a Go-like M:N runtime for Python coroutines")
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{run,demo,trace}")
-    r = sub.add_parser("run", help="run a script's async def main() on the runtime")
+def _parser(prog: str) -> argparse.ArgumentParser:
+    from . import __version__
+    from .sweep import add_stress_parser
+
+    ap = argparse.ArgumentParser(
+        prog=prog,
+        description="mn_runtime: a Go-like M:N runtime for Python coroutines",
+        epilog="Options go before SCRIPT: whatever follows the script's name is passed to the script.",
+    )
+    ap.add_argument("--version", action="version", version=f"mn_runtime {__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{run,stress,demo,trace}")
+    r = sub.add_parser(
+        "run",
+        help="run a script's async def main() on the runtime",
+        description="Run SCRIPT's `async def main()` on the runtime; its return value, if an int, is the exit status.",
+        epilog="Options go before SCRIPT: `run --procs 2 prog.py --procs 3` runs on 2 Ps and gives prog.py"
+        " the arguments `--procs 3`.",
+    )
     r.add_argument("--procs", type=_positive_int, help="number of Ps (default $MN_PROCS or the CPU count)")
+    r.add_argument(
+        "--chaos",
+        type=_seed,
+        metavar="SEED",
+        help="run under chaos mode with this seed (default $MN_CHAOS); with --procs 1 a seed replays the same"
+        " interleaving",
+    )
     r.add_argument("--trace", metavar="F", help="record an execution trace to F (Chrome/Perfetto JSON)")
     r.add_argument("--schedtrace", type=_millis, metavar="MS", help="print a SCHED line every MS milliseconds")
-    r.add_argument("script", help="a Python file defining async def main()")
-    r.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script (its sys.argv[1:])")
+    # Where `stress` asks its child runs to write their outcome (JSON); not for people.
+    r.add_argument("--result-file", help=argparse.SUPPRESS)
+    r.add_argument("script", metavar="SCRIPT", help="a Python file defining async def main()")
+    r.add_argument("args", nargs=argparse.REMAINDER, help=SCRIPT_ARGS_HELP)
+    add_stress_parser(sub, SCRIPT_ARGS_HELP)
     d = sub.add_parser("demo", help="watch the scheduler steal, hand off and poll (a CPU-mixed workload)")
     d.add_argument("--procs", type=_positive_int, help="number of Ps (default: the CPU count, at least 4)")
     d.add_argument("--trace", metavar="F", help="also record an execution trace to F")
@@ -73,38 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-# Options `run` accepts after the script name too (as its usage line in the docs shows them).
-_RUN_OPTS = ("--procs", "--trace", "--schedtrace")
-
-
-def _hoist_run_options(argv: list[str]) -> list[str]:
-    """_hoist_run_options moves our options that follow `run SCRIPT` in front of the script, so
-    `run x.py a --procs 2` works; everything after `--` belongs to the script untouched."""
-    if not argv or argv[0] != "run":
-        return argv
-    ours: list[str] = []
-    rest: list[str] = []
-    i = 1
-    seen_script = False
-    while i < len(argv):
-        a = argv[i]
-        if a == "--":
-            rest.extend(argv[i + 1 :] if seen_script else argv[i:])
-            break
-        name = a.split("=", 1)[0]
-        if name in _RUN_OPTS:
-            ours.append(a)
-            if "=" not in a and i + 1 < len(argv):
-                ours.append(argv[i + 1])
-                i += 1
-        else:
-            seen_script = seen_script or not a.startswith("-")
-            rest.append(a)
-        i += 1
-    return ["run", *ours, *rest]
-
-
-def _load_main(script: str) -> Any:
+def load_main(script: str) -> Any:
+    """load_main runs SCRIPT's top level (as module `__mn_runtime_script__`) and returns its
+    `async def main`; raises UsageError saying what is wrong with the script."""
     if not os.path.exists(script):
         raise UsageError(f"{script}: no such file")
     if os.path.isdir(script):
@@ -121,26 +146,65 @@ def _load_main(script: str) -> Any:
     return fn
 
 
+def _write_result(path: str, outcome: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(outcome, f)
+
+
 def _cmd_run(ns: argparse.Namespace) -> int:
     from .runtime import run
 
     script = ns.script
-    fn = _load_main(script)
-    sys.argv = [script, *ns.args]
-    result = run(fn, procs=ns.procs, trace=ns.trace, schedtrace=ns.schedtrace)
+    if ns.result_file is None:
+        fn = load_main(script)
+        sys.argv = [script, *ns.args]
+        return _status(run(fn, procs=ns.procs, trace=ns.trace, schedtrace=ns.schedtrace, chaos=ns.chaos))
+    # A child run of `stress`: the same as above, and the outcome also goes to the result file.
+    try:
+        fn = load_main(script)
+        sys.argv = [script, *ns.args]
+        status = _status(run(fn, procs=ns.procs, trace=ns.trace, schedtrace=ns.schedtrace, chaos=ns.chaos))
+    except UsageError as e:
+        _write_result(ns.result_file, {"outcome": "usage", "type": "UsageError", "message": str(e)})
+        raise
+    except BaseException as e:
+        _write_result(
+            ns.result_file,
+            {
+                "outcome": "error",
+                "type": type(e).__qualname__,
+                "message": str(e).strip().split("\n", 1)[0] if str(e).strip() else "",
+                "traceback": _user_traceback(e),
+            },
+        )
+        raise
+    _write_result(ns.result_file, {"outcome": "ok" if status == 0 else "status", "status": status})
+    return status
+
+
+def _user_traceback(e: BaseException) -> str:
+    """_user_traceback formats e without the frames of this command line, which come first in
+    every child run's traceback and say nothing about the script."""
+    te = traceback.TracebackException.from_exception(e)
+    here = os.path.abspath(__file__)
+    te.stack = traceback.StackSummary.from_list([f for f in te.stack if os.path.abspath(f.filename) != here])
+    return "".join(te.format())
+
+
+def _status(result: Any) -> int:
     if isinstance(result, int) and not isinstance(result, bool):
         return result
     return 0
 
 
-def _cmd_demo(ns: argparse.Namespace) -> int:
+def _cmd_demo(ns: argparse.Namespace, prog: str) -> int:
     from .demo import run_demo
 
     procs = ns.procs or max(4, os.cpu_count() or 1)
     run_demo(procs=procs, trace=ns.trace, quick=ns.quick)
     if ns.trace:
         print(f"\ntrace written to {ns.trace}: open it in https://ui.perfetto.dev, or run")
-        print(f"  {PROG} trace summary {ns.trace}\n  {PROG} trace plot {ns.trace} -o timeline.png")
+        print(f"  {prog} trace summary {ns.trace}\n  {prog} trace plot {ns.trace} -o timeline.png")
     return 0
 
 
@@ -174,20 +238,25 @@ def _cmd_trace(ns: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """main runs the command line; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    ns = _parser().parse_args(_hoist_run_options(args))
+    prog = prog_name()
+    ns = _parser(prog).parse_args(args)
     try:
         if ns.cmd == "run":
             return _cmd_run(ns)
+        if ns.cmd == "stress":
+            from .sweep import cmd_stress
+
+            return cmd_stress(ns, prog)
         if ns.cmd == "demo":
-            return _cmd_demo(ns)
+            return _cmd_demo(ns, prog)
         return _cmd_trace(ns)
     except UsageError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, OSError) as e:
         if _from_script(e):
             raise
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
 
 

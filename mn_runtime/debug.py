@@ -10,6 +10,11 @@ when run() starts:
     lockcheck=1     check the runtime's locks: holders, rank order, "X held" preconditions
                     (mn_runtime/_rt/lock.py); slower, for tests and bug hunts
 
+While run() runs on the main thread, SIGQUIT (Ctrl-\\) prints every goroutine to stderr and exits
+with status 2, as Go does; with MN_DEBUG set, SIGQUIT and SIGUSR1 print the dump and the program
+goes on; sigdump=0 leaves both signals alone. A SIGQUIT handler the program installed itself is
+kept.
+
 MN_TRACE=FILE records an execution trace to FILE (see mn_runtime.trace).
 """
 
@@ -275,6 +280,24 @@ def _on_signal(signum: int, frame: Any) -> None:
     _print_err(f"{name}: goroutine dump\n\n{body}\n")
 
 
+def _on_quit(signum: int, frame: Any) -> None:
+    """_on_quit: SIGQUIT without MN_DEBUG, Go's default: print every goroutine, exit with status 2.
+    os._exit, because a goroutine stuck in a loop would keep run()'s shutdown from ever returning."""
+    s = _sched.cur
+    body = ""
+    if s is not None:
+        with s.allglock:
+            gs = sorted(s.allgs.values(), key=lambda g: g.id)
+        now = time.monotonic()
+        body = "\n\n".join(format_goroutine(g, now) for g in gs)
+    try:
+        sys.stdout.flush()
+    except Exception:  # a closed or broken stdout must not stop the dump
+        pass
+    _print_err(f"SIGQUIT: quit\n\n{body}\n")
+    os._exit(2)
+
+
 def debug_start(sched: Sched, schedtrace: float | None, trace: Any) -> _Active:
     """debug_start (run(), before any M starts) applies MN_DEBUG, MN_TRACE, schedtrace= and trace=.
 
@@ -302,9 +325,12 @@ def debug_start(sched: Sched, schedtrace: float | None, trace: Any) -> _Active:
         active.recorder = start_on(sched, trace)
     elif settings.metrics:
         sched.tracer = StatsTracer()
-    if settings.sigdump and threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGQUIT, signal.SIGUSR1):
-            active.signals[sig] = signal.signal(sig, _on_signal)
+    if threading.current_thread() is threading.main_thread():
+        if settings.sigdump:
+            for sig in (signal.SIGQUIT, signal.SIGUSR1):
+                active.signals[sig] = signal.signal(sig, _on_signal)
+        elif settings.raw.get("sigdump", 1) and signal.getsignal(signal.SIGQUIT) == signal.SIG_DFL:
+            active.signals[signal.SIGQUIT] = signal.signal(signal.SIGQUIT, _on_quit)
     return active
 
 

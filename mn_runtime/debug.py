@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._rt import gil as _gil
 from ._rt import sched as _sched
 from ._rt.sched import Sched
 from ._rt.stack import format_goroutine
@@ -129,6 +130,8 @@ def stats() -> dict[str, Any]:
         "goroutines": len(s.allgs),
         "goroutines_created": s.goidgen,
         "procs": s.procs,
+        # False on a free-threaded build with the GIL off: goroutines on different Ps run in parallel
+        "gil_enabled": _gil.gil_enabled(),
         "idle_procs": npidle,
         "threads": len(ms),
         "idle_threads": nmidle,
@@ -213,6 +216,7 @@ def schedtrace_line(s: Sched, detail: bool = False) -> str:
     head = (
         f"SCHED {elapsed}ms: gomaxprocs={s.procs} idleprocs={idle} threads={threads}"
         f" spinningthreads={spinning} idlethreads={idlethreads} runqueue={globalq}"
+        f" gil={'on' if _gil.gil_enabled() else 'off'}"
     )
     if not detail:
         return head + " [" + " ".join(str(p.runqsize()) for p in s.allp) + "]"

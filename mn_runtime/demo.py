@@ -164,7 +164,11 @@ async def _demo(out: TextIO, quick: bool) -> dict[str, Any]:
     debug.enable_metrics()
     say: Callable[[str], None] = lambda s: print(s, file=out, flush=True)  # noqa: E731
     s0 = debug.stats()
-    say(f"mn_runtime demo: {s0['procs']} Ps (GOMAXPROCS), goroutines start on whichever M holds a P\n")
+    say(f"mn_runtime demo: {s0['procs']} Ps (GOMAXPROCS), goroutines start on whichever M holds a P")
+    if s0["gil_enabled"]:
+        say("the GIL is enabled: Ms take turns running Python; blocking calls (syscalls) run in parallel\n")
+    else:
+        say("the GIL is disabled (free-threaded Python): Ms with a P run goroutines' Python in parallel\n")
     scale = 1 if quick else 3
     phases: list[tuple[str, str, Callable[[], Any]]] = [
         (

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ._rt import chaos as _chaos
+from ._rt import gil as _gil
 from ._rt import lock as _lock
 from ._rt import sched as _sched
 from ._rt.corofn import is_coroutine, is_coroutine_function
@@ -57,7 +58,7 @@ def _resolve_procs(procs: object) -> int:
             except ValueError:
                 raise ValueError(f"MN_PROCS must be a positive integer, got {env!r}") from None
         else:
-            procs = os.cpu_count() or 1
+            procs = _gil.default_procs()
     if isinstance(procs, bool) or not isinstance(procs, int):
         raise TypeError(f"procs must be an int, got {type(procs).__name__}")
     if procs < 1:
@@ -114,7 +115,8 @@ def run(
 ) -> Any:
     """run main(*args) as goroutine 1 on `procs` Ps and return its result.
 
-    procs defaults to $MN_PROCS, else os.cpu_count(). seed fixes the scheduler's random choices
+    procs defaults to $MN_PROCS, else 1 where the GIL is enabled and the CPU count where it is not
+    (free-threaded Python; see mn_runtime/_rt/gil.py). seed fixes the scheduler's random choices
     (steal victim order). runqsize shrinks the per-P ring (tests use it to reach overflow and
     stealing paths). schedtrace prints a scheduler summary to stderr every that many milliseconds.
     An exception escaping any goroutine ends run() by raising it, with the goroutine named in a note.
@@ -127,6 +129,7 @@ def run(
     if tls.m is not None:
         raise RuntimeError("mn_runtime.run() called from inside a goroutine; start more work with mn_runtime.go()")
     procs = _resolve_procs(procs)
+    _gil.warn_if_gil_reenabled()
     if runqsize is None:
         runqsize = RUNQ_SIZE
     elif isinstance(runqsize, bool) or not isinstance(runqsize, int) or runqsize < 2:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.concurrency
 
 SCHED_RE = re.compile(
     r"^SCHED (\d+)ms: gomaxprocs=(\d+) idleprocs=(\d+) threads=(\d+) spinningthreads=(\d+)"
-    r" idlethreads=(\d+) runqueue=(\d+) \[([\d ]*)\]$"
+    r" idlethreads=(\d+) runqueue=(\d+) gil=(on|off) \[([\d ]*)\]$"
 )
 
 
@@ -27,7 +27,8 @@ def _parse(line: str) -> dict[str, Any]:
     assert m, f"not a schedtrace line: {line!r}"
     keys = ("ms", "gomaxprocs", "idleprocs", "threads", "spinningthreads", "idlethreads", "runqueue")
     out: dict[str, Any] = {k: int(v) for k, v in zip(keys, m.groups()[:7], strict=True)}
-    out["runqs"] = [int(x) for x in m.group(8).split()]
+    out["gil"] = m.group(8) == "on"
+    out["runqs"] = [int(x) for x in m.group(9).split()]
     return out
 
 
@@ -58,6 +59,7 @@ def test_schedtrace_agrees_with_stats(procs: int, switchinterval: float) -> None
         assert t["spinningthreads"] == a["spinning_threads"]
         assert t["runqueue"] == a["global_runq"]
         assert t["runqs"] == a["runq"]
+        assert t["gil"] == a["gil_enabled"]
         for _ in gs:
             await ch.send(1)
         for g in gs:

@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from mn_runtime._rt import gil
 from mn_runtime.demo import run_demo
 
 pytestmark = pytest.mark.concurrency
@@ -18,6 +19,8 @@ def test_demo_shows_steals_syscalls_and_netpoll() -> None:
     for phase in ("1. fan-out", "2. syscalls", "3. timers", "summary per P:", "summary per M", "totals:"):
         assert phase in text
     assert st["steals"] > 0
+    assert st["gil_enabled"] == gil.gil_enabled()
+    assert ("the GIL is enabled" if st["gil_enabled"] else "the GIL is disabled (free-threaded Python)") in text
     assert st["syscalls"] == 12
     assert st["timers_fired"] >= 1000
     # Each of the timer phase's 1000 sleeps (the demo's only timers, each readying one G) fired on

@@ -49,17 +49,29 @@ class _Held(threading.local):
 
 _held = _Held()
 
+# Every CheckedLock made while counting is on (count_locks), kept alive so that the counts of a
+# channel's or a G's lock outlive the object; changed and read only under _registrylock.
+_registrylock = threading.Lock()
+_registry: list[CheckedLock] | None = None
+
 
 class CheckedLock:
     """CheckedLock is a threading.Lock that knows its owner and rank (lock checking only)."""
 
-    __slots__ = ("_lock", "name", "owner", "rank")
+    __slots__ = ("_lock", "nacquire", "name", "ncontended", "owner", "rank")
 
     def __init__(self, rank: int, name: str) -> None:
         self._lock = threading.Lock()
         self.rank = rank
         self.name = name
         self.owner = 0
+        # Counted by the thread that took the lock, while it holds it: the lock guards its own
+        # counters. ncontended: acquisitions that found the lock taken and had to wait.
+        self.nacquire = 0
+        self.ncontended = 0
+        if _registry is not None:
+            with _registrylock:
+                _registry.append(self)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         me = _get_ident()
@@ -72,10 +84,16 @@ class CheckedLock:
                 raise Throw(
                     f"lock order: taking {self.name} (rank {self.rank}) while holding {top.name} (rank {top.rank})"
                 )
-        ok = self._lock.acquire(blocking, timeout)
+        ok = self._lock.acquire(False)
+        waited = not ok and blocking
+        if waited:
+            ok = self._lock.acquire(True, timeout)
         if ok:
             self.owner = me
             stack.append(self)
+            self.nacquire += 1
+            if waited:
+                self.ncontended += 1
         return ok
 
     def release(self) -> None:
@@ -119,6 +137,29 @@ def assert_held(lock: Any, fn: str) -> None:
     a plain lock made before checking was turned on cannot tell its holder)."""
     if type(lock) is CheckedLock and not lock.held():
         raise Throw(f"{fn}: called without {lock.name} held")
+
+
+def count_locks(on: bool) -> None:
+    """count_locks starts (or stops and forgets) keeping every CheckedLock made from now on, for
+    lock_stats; a measurement tool (stress/bench_locks.py), with lock checking on."""
+    global _registry
+    with _registrylock:
+        _registry = [] if on else None
+
+
+def lock_stats(reset: bool = False) -> dict[str, tuple[int, int]]:
+    """lock_stats sums the acquisitions and contended acquisitions of the CheckedLocks made since
+    count_locks(True), by name: {name: (acquired, contended)}; with reset, zeroes them. Counters
+    of a lock held right now by another thread may be a step behind."""
+    with _registrylock:
+        locks = list(_registry or ())
+    out: dict[str, tuple[int, int]] = {}
+    for lk in locks:
+        a, c = out.get(lk.name, (0, 0))
+        out[lk.name] = (a + lk.nacquire, c + lk.ncontended)
+        if reset:
+            lk.nacquire = lk.ncontended = 0
+    return out
 
 
 def configure(on: bool) -> None:

@@ -5,7 +5,7 @@ audit record with a blocking call (mn.syscall), then takes the money:
 
     if acct.balance >= amount:          # check
         await mn.syscall(audit, ...)    # an await between the check and the act
-        acct.balance -= amount          # act
+        acct.take(amount)               # act: balance -= amount, paid += amount
 
 The await lets another goroutine run between the check and the act, and then two withdrawals can
 both pass the check: the balance goes negative. In a plain run the audit call is short, the
@@ -18,12 +18,18 @@ procs=1 the failing seed replays the same interleaving every time:
     python -m stress.examples.racy_bank --plain 200         # 200 plain runs
 
 The fix is to hold a mn.Mutex across check and act (--fixed): then no seed fails.
+
+That check-then-act is the only race here, on purpose. The act itself (take from the balance, add
+to the amount paid out) is one step under the account's `books` lock: at procs >= 2 goroutines run
+on several threads, and without the GIL a bare `balance -= amount` could lose an update, a second
+bug (the books not balancing) that would blur the one this example shows.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 import mn_runtime as mn
 
@@ -37,7 +43,14 @@ class Account:
         self.balance = balance
         self.paid = 0
         self.mu = mn.Mutex()
+        self.books = threading.Lock()  # balance and paid change together, as one step
         self.log: list[int] = []
+
+    def take(self, amount: int) -> None:
+        """take is the act: amount leaves the balance and is paid out, atomically (no await)."""
+        with self.books:
+            self.balance -= amount
+            self.paid += amount
 
 
 def audit(log: list[int], amount: int) -> None:
@@ -47,16 +60,14 @@ def audit(log: list[int], amount: int) -> None:
 async def withdraw(acct: Account, amount: int) -> None:
     if acct.balance >= amount:
         await mn.syscall(audit, acct.log, amount)
-        acct.balance -= amount
-        acct.paid += amount
+        acct.take(amount)
 
 
 async def withdraw_fixed(acct: Account, amount: int) -> None:
     async with acct.mu:
         if acct.balance >= amount:
             await mn.syscall(audit, acct.log, amount)
-            acct.balance -= amount
-            acct.paid += amount
+            acct.take(amount)
 
 
 async def main(fixed: bool = False) -> tuple[int, int]:

@@ -11,7 +11,7 @@ mn.run(main, procs=4)
 
 from __future__ import annotations
 
-from . import context, net, trace
+from . import context, net, time, trace
 from .chan import Chan
 from .debug import dump_goroutines, stats
 from .errors import ChannelClosed, Deadlock
@@ -29,7 +29,7 @@ from .runtime import (
 )
 from .select import Recv, Send, select
 from .sync import Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup
-from .timechan import Ticker, Timer, after
+from .time import Ticker, Timer, VirtualClock, after, now, since, tick, until
 
 __all__ = [
     "Chan",
@@ -46,6 +46,7 @@ __all__ = [
     "Send",
     "Ticker",
     "Timer",
+    "VirtualClock",
     "WaitGroup",
     "after",
     "context",
@@ -55,13 +56,18 @@ __all__ = [
     "gomaxprocs",
     "gosched",
     "net",
+    "now",
     "num_goroutine",
     "run",
     "select",
+    "since",
     "sleep",
     "stats",
     "syscall",
+    "tick",
+    "time",
     "trace",
+    "until",
 ]
 
 __version__ = "0.1.0"

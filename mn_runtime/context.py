@@ -17,11 +17,10 @@ running on the poller thread, cancels the context: closing a channel only readie
 
 from __future__ import annotations
 
-import math
 import threading
-import time
 from typing import Any
 
+from . import time as _time
 from ._rt import sched as _sched
 from ._rt.timers import Timer
 from .chan import Chan
@@ -74,7 +73,7 @@ class Context:
         return self.parent.err()
 
     def deadline(self) -> float | None:
-        """deadline is the time.monotonic() instant this context expires, or None."""
+        """deadline is the instant this context expires on mn.now()'s clock, or None."""
         assert self.parent is not None
         return self.parent.deadline()
 
@@ -227,11 +226,15 @@ def _expire(ctx: _TimerCtx) -> None:
 
 
 def with_deadline(parent: Context, deadline: float) -> tuple[Context, CancelFunc]:
-    """with_deadline returns a child of parent cancelled with DeadlineExceeded at the
-    time.monotonic() instant `deadline` (or earlier, if parent's deadline is earlier)."""
+    """with_deadline returns a child of parent cancelled with DeadlineExceeded at the instant
+    `deadline` on the runtime's clock, mn.now() (time.monotonic() unless under virtual time), or
+    earlier if parent's deadline is earlier. math.inf (or 100 years or more away): no deadline of
+    its own, as with_cancel. NaN: ValueError; a time.time() value: ValueError (mn_runtime.time)."""
     _check_parent(parent)
-    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or math.isnan(deadline):
-        raise TypeError(f"with_deadline() needs a time.monotonic() number, got {deadline!r}")
+    d = _time.deadline("with_deadline()", deadline, _time.now())
+    if d is None:
+        return with_cancel(parent)
+    deadline = d
     pd = parent.deadline()
     if pd is not None and pd <= deadline:
         return with_cancel(parent)  # the parent's deadline fires first anyway (Go)
@@ -240,7 +243,7 @@ def with_deadline(parent: Context, deadline: float) -> tuple[Context, CancelFunc
         raise RuntimeError("with_deadline()/with_timeout() need a running runtime: call inside mn_runtime.run(main)")
     ctx = _TimerCtx(parent, float(deadline))
     _propagate(parent, ctx)
-    if time.monotonic() >= deadline:
+    if s.timers.now() >= deadline:
         ctx._cancel(True, DeadlineExceeded)
         return ctx, CancelFunc(ctx)
     with ctx._lk:
@@ -252,10 +255,14 @@ def with_deadline(parent: Context, deadline: float) -> tuple[Context, CancelFunc
 
 
 def with_timeout(parent: Context, seconds: float) -> tuple[Context, CancelFunc]:
-    """with_timeout is with_deadline(parent, time.monotonic() + seconds)."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or math.isnan(seconds):
-        raise TypeError(f"with_timeout() needs a number of seconds, got {seconds!r}")
-    return with_deadline(parent, time.monotonic() + seconds)
+    """with_timeout is with_deadline(parent, mn.now() + seconds); math.inf: no deadline."""
+    _check_parent(parent)
+    d = _time.duration("with_timeout()", seconds)
+    if d is None:
+        return with_cancel(parent)
+    if _sched.cur is None:
+        raise RuntimeError("with_deadline()/with_timeout() need a running runtime: call inside mn_runtime.run(main)")
+    return with_deadline(parent, _time.now() + d)
 
 
 class _ValueCtx(Context):

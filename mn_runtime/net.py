@@ -10,9 +10,15 @@ goroutine parks on the netpoller when the kernel says EAGAIN (see docs/netpoller
 "tcp", "tcp4", "tcp6", "unix" for listen/dial, "udp", "udp4", "udp6", "unixgram" for listen_packet.
 Addresses are "host:port" ("[::1]:80" for IPv6), a (host, port) tuple, or a path for unix sockets.
 
-Deadlines are absolute `time.monotonic()` seconds (None clears). An operation past its deadline
-raises DeadlineExceeded ("i/o timeout"); the connection works again once the deadline is moved or
-cleared. `close()` from any goroutine makes every goroutine blocked on the object raise ClosedError
+Deadlines come in two forms, on every kind of connection: absolute, `set_deadline(t)` and
+`set_read_deadline(t)`/`set_write_deadline(t)` with t in `time.monotonic()` seconds (`mn.now()`'s
+clock, which is virtual under `run(clock="virtual")`), as Go's SetDeadline; and relative,
+`set_timeout(seconds)`, `set_read_timeout(seconds)`, `set_write_timeout(seconds)`, which set the
+deadline `seconds` from now (once: like Go's SetDeadline(time.Now().Add(d)), not a per-call idle
+timeout). None or math.inf clears. `dial(..., timeout=seconds)` bounds the connect. An operation
+past its deadline raises DeadlineExceeded ("i/o timeout"); the connection works again once the
+deadline is moved or cleared. A deadline computed from time.time() is a ValueError. `close()`
+from any goroutine makes every goroutine blocked on the object raise ClosedError
 ("use of closed network connection"). Objects that are still open when `run()` returns are closed.
 """
 
@@ -20,13 +26,12 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import math
 import os
 import socket
-import time
 from collections.abc import Coroutine
 from typing import Any
 
+from . import time as _time
 from ._rt.corofn import coroutine_function
 from ._rt.fd import FD, MODE_READ, MODE_WRITE, ClosedError, DeadlineExceeded
 
@@ -136,14 +141,14 @@ def _network(network: object, table: dict[str, int], what: str) -> int:
         raise ValueError(f"unknown network {network!r} for {what}; expected one of {sorted(table)}") from None
 
 
-def _deadline(t: object) -> float | None:
-    if t is None:
-        return None
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        raise TypeError(f"a deadline is time.monotonic() seconds or None, got {type(t).__name__}")
-    if math.isnan(t):
-        raise ValueError("a deadline cannot be NaN")
-    return float(t)
+def _deadline(t: object, what: str) -> float | None:
+    """_deadline checks an absolute deadline (mn_runtime.time): float, or None to clear."""
+    return _time.check_deadline(what, t)
+
+
+def _timeout(seconds: object, what: str) -> float | None:
+    """_timeout turns a relative timeout into an absolute deadline, or None to clear."""
+    return _time.deadline_after(what, seconds)
 
 
 def _nbytes(n: object) -> int:
@@ -171,14 +176,30 @@ class _Deadlines:
     _fd: FD
 
     def set_deadline(self, t: float | None) -> None:
-        """set_deadline sets the read and write deadlines (time.monotonic() seconds; None clears)."""
-        self._fd.set_deadline(_BOTH, _deadline(t))
+        """set_deadline sets the read and write deadlines (time.monotonic() seconds, mn.now()'s
+        clock; None or math.inf clears)."""
+        self._fd.set_deadline(_BOTH, _deadline(t, "set_deadline()"))
 
     def set_read_deadline(self, t: float | None) -> None:
-        self._fd.set_deadline(MODE_READ, _deadline(t))
+        """set_read_deadline sets the read deadline (as set_deadline)."""
+        self._fd.set_deadline(MODE_READ, _deadline(t, "set_read_deadline()"))
 
     def set_write_deadline(self, t: float | None) -> None:
-        self._fd.set_deadline(MODE_WRITE, _deadline(t))
+        """set_write_deadline sets the write deadline (as set_deadline)."""
+        self._fd.set_deadline(MODE_WRITE, _deadline(t, "set_write_deadline()"))
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """set_timeout sets the read and write deadlines `seconds` from now (None or math.inf
+        clears); operations still running then raise DeadlineExceeded."""
+        self._fd.set_deadline(_BOTH, _timeout(seconds, "set_timeout()"))
+
+    def set_read_timeout(self, seconds: float | None) -> None:
+        """set_read_timeout sets the read deadline `seconds` from now (as set_timeout)."""
+        self._fd.set_deadline(MODE_READ, _timeout(seconds, "set_read_timeout()"))
+
+    def set_write_timeout(self, seconds: float | None) -> None:
+        """set_write_timeout sets the write deadline `seconds` from now (as set_timeout)."""
+        self._fd.set_deadline(MODE_WRITE, _timeout(seconds, "set_write_timeout()"))
 
     def close(self) -> None:
         """close closes the object; goroutines blocked on it raise ClosedError. Idempotent."""
@@ -299,12 +320,10 @@ def listen(network: str, address: Any, *, backlog: int = 4096) -> Listener:
 
 
 async def dial(network: str, address: Any, timeout: float | None = None) -> Conn:
-    """dial connects to address; timeout (seconds) bounds the connect, raising DeadlineExceeded."""
+    """dial connects to address; timeout (seconds; None or math.inf: none) bounds the connect,
+    raising DeadlineExceeded."""
     want = _network(network, _STREAM, "dial")
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
-            raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = _timeout(timeout, "dial() timeout")
     if want != socket.AF_UNIX and isinstance(address, (str, tuple)):
         host = _hostport(address)[0]
         if host and _family_of(host, want, network) is None:

@@ -57,7 +57,7 @@ import time
 from typing import TYPE_CHECKING
 
 from . import lock as _lock
-from .timers import Timer, TimerHeap
+from .timers import MAX_POLL_WAIT, Timer, TimerHeap
 
 if TYPE_CHECKING:
     from .g import G
@@ -104,7 +104,14 @@ class ReplayTimerHeap(TimerHeap):
     def __init__(self, sched: Sched) -> None:
         super().__init__(sched)
         self.vnow = 0.0
-        self.lastnow = time.monotonic()  # the last clock reading handed out by Chaos.now()
+        self.lastnow = time.monotonic()  # the last clock reading handed out by now()
+        self.now = self._replay_now
+
+    def _replay_now(self) -> float:
+        """_replay_now is this heap's now(): time.monotonic(), remembered (Chaos.now)."""
+        t = time.monotonic()
+        self.lastnow = t
+        return t
 
     def _push(self, t: Timer, when: float) -> bool:
         # when is a real deadline, normally computed from Chaos.now() (mn.sleep does), whose last
@@ -164,7 +171,7 @@ class ReplayTimerHeap(TimerHeap):
                 if sched.runq:
                     return True
                 left = min(left, IO_SLICE)
-            sched.done.wait(left)
+            sched.done.wait(min(left, MAX_POLL_WAIT))
         t.f(t.arg)
         self.nfired += 1
         return True
@@ -204,7 +211,8 @@ class Chaos:
             from ..errors import Throw
 
             raise Throw("chaos.install: the scheduler already has timers")
-        if self.replay:
+        if self.replay and sched.timers.virtual is None:
+            # (Under a VirtualClock timers are deterministic already: they fire at quiescence.)
             self.timers = ReplayTimerHeap(sched)
             sched.timers = self.timers
         sched.chaos = self

@@ -6,7 +6,6 @@ code. find_runnable runs on an M that holds a P and may put the M to sleep (stop
 
 from __future__ import annotations
 
-from time import monotonic as _monotonic
 from typing import TYPE_CHECKING
 
 from .idle import acquirep, pidleget, pidleput, releasep, resetspinning, stopm
@@ -59,7 +58,7 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
                 with sched.lock:
                     sched.runq.append(gp)
         timers = sched.timers
-        if timers.npending and not sched.ntimerg and sched.chaos is None and timers.when0 <= _monotonic():
+        if timers.npending and not sched.ntimerg and sched.chaos is None and timers.when0 <= timers.now():
             # Go's checkTimers, after the slice's runnext was dealt with: fire the earliest due
             # timer here and run the G it readies (goready puts it in runnext) next, without
             # waiting for the poller thread to get the GIL. One at a time: a second one readied
@@ -68,7 +67,7 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
             fl = timers.firelock
             if fl.acquire(False):
                 try:
-                    n = timers.run_expired(_monotonic(), 1)
+                    n = timers.run_expired(timers.now(), 1)
                 finally:
                     fl.release()
                 m.ntimer += n
@@ -101,12 +100,14 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
             gp = np.poll_nonblocking(p)
             if gp is not None:
                 return found(sched, m, gp, False)
+            # Not under a VirtualClock: an M keeping its P holds the clock still (timers.py).
             if (
                 not blocked
                 and sched.procs - sched.npidle == 1
                 and not m.spinning
                 and sched.chaos is None
                 and np.backend.mpoll
+                and sched.timers.virtual is None
                 and np.waiting()
             ):
                 # The last running P, and Gs wait on fds: wait for them here, keeping the P.

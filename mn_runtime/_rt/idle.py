@@ -285,9 +285,20 @@ def checkdead(sched: Sched) -> Deadlock | None:
         return None
     if sched.runq:
         raise Throw(f"checkdead: {len(sched.runq)} runnable goroutines on the global queue but no M running")
-    if sched.timers.pending() or sched.netpoll.busy or sched.sysmon.polling:
+    if sched.netpoll.busy or sched.sysmon.polling:
         return None
-    if sched.netpoll.waiting():
+    vc = sched.timers.virtual
+    pending = sched.timers.pending()
+    if pending and vc is None:
+        return None
+    if not pending and sched.netpoll.waiting():
+        return None
+    if pending:
+        # Virtual time (pending reaches here only with a VirtualClock): nothing runs, nothing
+        # outside the runtime can ready a G, and a timer can: the clock moves on to it (or waits
+        # for Gs on fds to stay quiet first). Deciding under sched.lock keeps it exact (timers.py).
+        assert vc is not None
+        vc.idle_locked(sched, sched.netpoll.fdquiet)
         return None
     with sched.allglock:
         gs = list(sched.allgs.values())

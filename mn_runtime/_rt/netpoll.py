@@ -41,6 +41,10 @@ class Netpoller:
         self.busy = False
         # armed: the poller's current wait includes fd events (decided under sched.lock).
         self.armed = False
+        # fdquiet: under a VirtualClock, the poller's last wait watched the fds for the clock's
+        # io_grace and saw no event; true only inside the sched.lock hold of its _setbusy(False),
+        # where checkdead lets the clock jump although Gs wait on fds (timers.py, VirtualClock).
+        self.fdquiet = False
         self.thread = threading.Thread(target=self.loop, name="mn-netpoll", daemon=True)
         # Statistics, written by the poller thread only, read racily (Ms count their own polls).
         self.nwakeups = 0
@@ -62,19 +66,30 @@ class Netpoller:
         with backend.lock:
             return netpollwaiting(backend.fds.values())
 
-    def _setbusy(self, busy: bool) -> None:
+    def _setbusy(self, busy: bool, fdquiet: bool = False) -> bool:
         """_setbusy marks the poller busy (collecting and queueing Gs) or done with its batch.
 
         Done re-runs checkdead in the same sched.lock hold: an M that went idle while the poller
         was busy skipped its deadlock check (the batch might have readied a G), so when the batch
         readied nobody, the poller is the last one who can notice that nothing ever will.
+        Busy returns whether a VirtualClock asked for due timers to be fired (taken in the same
+        hold); fdquiet is passed on to that clock's decision (see `fdquiet` above).
         """
         sched = self.sched
+        vc = sched.timers.virtual
+        fire = False
         with sched.lock:
             self.busy = busy
-            dead = None if busy else checkdead(sched)
+            if busy:
+                fire = vc is not None and vc.take_fire()
+                dead = None
+            else:
+                self.fdquiet = fdquiet
+                dead = checkdead(sched)
+                self.fdquiet = False
         if dead is not None:
             sched.stop(error=dead)
+        return fire
 
     def loop(self) -> None:
 
@@ -94,19 +109,28 @@ class Netpoller:
                     # this wait when the last P goes idle, so the decision is never stale.
                     # MN_NETPOLL_MPOLL=0: Ms never poll, so the poller always watches fds.
                     arm = self.armed = sched.npidle == sched.procs or not self.backend.mpoll
+                vc = timers.virtual
+                grace = 0.0
+                if vc is not None and arm and timers.npending and self.waiting():
+                    # Virtual time with Gs on fds: watch them for io_grace real seconds; if
+                    # nothing comes, checkdead may let the clock jump (timers.py, VirtualClock).
+                    grace = timeout = vc.io_grace
+                t0 = time.monotonic() if grace else 0.0
                 events = self.backend.wait(timeout, arm)
+                quiet = bool(grace) and not events and time.monotonic() - t0 >= grace
                 timers.awake()
                 self.nwakeups += 1
                 if sched.stopping:
                     break
                 # busy before the first G leaves a semaphore, until the last is queued (checkdead).
-                self._setbusy(True)
+                fire = self._setbusy(True)
                 firelock = timers.firelock
                 firelock.acquire()  # until the timers' Gs are queued (timers.py)
                 try:
                     nfd = self.backend.collect(glist) if events else 0
                     nfdg = len(glist)  # Gs readied by fd events; timers append theirs after them
-                    ntimers = timers.run_expired(time.monotonic())
+                    # Under a VirtualClock timers fire here only when a jump asked for it.
+                    ntimers = timers.run_expired(timers.now()) if vc is None or fire else 0
                     if glist:
                         self._account(len(glist))
                         tr = sched.tracer
@@ -120,7 +144,7 @@ class Netpoller:
                     self.nfdevents += nfd
                 finally:
                     firelock.release()
-                    self._setbusy(False)
+                    self._setbusy(False, quiet)
         except BaseException as e:  # a runtime bug; surface it from run()
             sched.stop(error=e)
         finally:

@@ -38,6 +38,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import lock as _lock
+from .timers import MAX_POLL_WAIT
 
 if TYPE_CHECKING:
     from .g import G
@@ -241,7 +242,11 @@ class EpollBackend:
 
 def _waitset(eset: Any, efd: int, timeout: float) -> tuple[bool, bool]:
     """_waitset waits on eset, an epoll set holding `ep` and the eventfd efd, for at most timeout
-    seconds (-1: no limit); returns (fd events queued in ep, broken by efd), efd drained."""
+    seconds (-1: no limit); returns (fd events queued in ep, broken by efd), efd drained.
+    A timeout beyond MAX_POLL_WAIT is clamped to it (epoll_wait takes an int of milliseconds, about
+    24.8 days at most; the caller looks at its timers again when the wait ends)."""
+    if timeout > MAX_POLL_WAIT:
+        timeout = MAX_POLL_WAIT
     events = broke = False
     for fd, _ in eset.poll(timeout, 2):
         if fd == efd:

@@ -28,7 +28,8 @@ Invariants:
   pollDesc. Its answer is stable when checkdead asks (every M idle, so no G is parking): only the
   poller thread and sysmon can then take a G off a semaphore, and each first says so under
   sched.lock (`netpoll.busy`, `sysmon.polling`) until the G is on the global queue.
-- `rd`/`wd` are 0 (no deadline), -1 (expired) or an absolute time.monotonic(). A deadline timer
+- `rd`/`wd` are 0 (no deadline), -1 (expired) or an absolute time on the runtime's clock
+  (sched.timers.now(): time.monotonic(), or a VirtualClock's; timers.py). A deadline timer
   carries (pd, seq) and acts only if `rseq`/`wseq` still equal seq: every change of a deadline and
   every close bumps the sequence, so a timer that fires late for an old deadline does nothing.
 - Once `closing` is set it stays set; every waiter is woken and every later wait fails.
@@ -46,7 +47,7 @@ from . import sched as _sched
 from .g import G, WaitReason
 from .netpoll_epoll import MODE_HUP, MODE_READ, MODE_WRITE
 from .park import goready, goready_into
-from .timers import Timer
+from .timers import NEVER, Timer
 from .tls import tls
 from .traps import PARK
 
@@ -297,10 +298,12 @@ def _deadlinefired(arg: tuple[PollDesc, int, int]) -> None:
 
 def setdeadline(pd: PollDesc, mode: int, deadline: float | None) -> None:
     """setdeadline sets the read and/or write deadline of pd (mode a bit set) to an absolute
-    time.monotonic() value, or clears it (None). A parked G's timer is re-armed; a past deadline
-    wakes it at once."""
+    time on the runtime's clock, or clears it (None, or NEVER or more away: timers.py). A parked
+    G's timer is re-armed; a past deadline wakes it at once."""
     s = pd.sched
-    now = time.monotonic()
+    now = s.timers.now() if s is not None else time.monotonic()
+    if deadline is not None and deadline - now >= NEVER:
+        deadline = None
     wake: list[G] = []
     stop: list[Timer] = []
     with pd.lock:

@@ -14,6 +14,23 @@ is stale. A timer added earlier than the poller's current wake-up time breaks it
 
 A timer never fires early: epoll_wait's millisecond timeout is rounded up, and the poller checks
 the clock again before firing.
+
+The clock. Deadlines are seconds on the heap's clock, `TimerHeap.now()`: time.monotonic() by
+default (RealClock), or a VirtualClock under `run(clock="virtual")`. A VirtualClock stands still
+while anything runs; it moves only in `VirtualClock.idle_locked`, which checkdead calls under
+sched.lock when every M is idle, nothing is queued, neither the poller nor sysmon is handing Gs
+over, and timers are pending: it jumps to the earliest deadline and asks the poller to fire what
+is due (the `fire` request, taken under sched.lock by the poller as it marks itself busy). Under
+that lock "nothing can run" is exact (idle.py, checkdead), so the clock never jumps while a G is
+about to run. While a G waits on an fd the jump also waits until the poller, armed for fd events,
+has seen none for `io_grace` real seconds (netpoll.py): real I/O keeps real time.
+
+Durations and deadlines (`duration`, `deadline`): every number is valid. NaN is a ValueError, a
+non-number a TypeError; math.inf, and anything NEVER or more seconds away, means "never": no timer
+is armed, so a G that waits for it is blocked for good (checkdead counts it). What the poller
+passes to epoll_wait is clamped to MAX_POLL_WAIT (epoll's limit is about 24.8 days). A deadline
+that looks like time.time() (WALL_GAP or more beyond the clock, and within WALL_GAP of
+time.time()) is a ValueError naming time.monotonic(): the usual slip of Go users.
 """
 
 from __future__ import annotations
@@ -28,6 +45,133 @@ from . import lock as _lock
 
 if TYPE_CHECKING:
     from .sched import Sched
+
+# NEVER: a duration or deadline this many seconds away (100 years) or more never comes.
+NEVER = 100 * 365.25 * 86400.0
+# WALL_GAP: a deadline this far beyond the clock and this close to time.time() was computed from
+# the wall clock (ten years: monotonic clocks count from boot, time.time() from 1970).
+WALL_GAP = 10 * 365.25 * 86400.0
+# MAX_POLL_WAIT: the longest single wait the poller asks epoll for; it then looks again.
+MAX_POLL_WAIT = 86400.0
+# IO_GRACE: VirtualClock's default real wait for fd events before it jumps while Gs wait on fds.
+IO_GRACE = 2e-3
+
+
+def duration(what: str, s: object) -> float | None:
+    """duration checks a number of seconds: float, or None for "never" (inf, or NEVER or more).
+    Negative durations are valid (already past)."""
+    if isinstance(s, bool) or not isinstance(s, (int, float)):
+        raise TypeError(f"{what} needs a number of seconds, got {type(s).__name__}")
+    s = float(s)
+    if math.isnan(s):
+        raise ValueError(f"{what} got NaN seconds")
+    if s >= NEVER:
+        return None
+    return s
+
+
+def deadline(what: str, t: object, now: float) -> float | None:
+    """deadline checks an absolute deadline on a clock that reads `now`: float, or None for
+    "never" (inf, or NEVER or more seconds after now). -inf and past values are valid (expired)."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise TypeError(f"{what} needs a deadline in time.monotonic() seconds, got {type(t).__name__}")
+    t = float(t)
+    if math.isnan(t):
+        raise ValueError(f"{what} got a NaN deadline")
+    if t - now >= WALL_GAP and abs(t - time.time()) < WALL_GAP:
+        raise ValueError(
+            f"{what} got {t!r}, which looks like time.time(): deadlines are time.monotonic() seconds"
+            " (mn.now() under virtual time); use mn.now() + seconds, or the relative form"
+        )
+    if t - now >= NEVER:
+        return None
+    return t
+
+
+class RealClock:
+    """RealClock: the runtime's default clock, time.monotonic(). Stateless."""
+
+    virtual = False
+
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    def __repr__(self) -> str:
+        return "RealClock()"
+
+
+class VirtualClock:
+    """VirtualClock: a clock that moves only when every goroutine is blocked and the earliest
+    thing that can wake one is a timer; then it jumps to that timer's deadline (module docstring).
+
+    `mn.run(main, clock=VirtualClock())` (or `clock="virtual"`) runs under it. `now()` starts at
+    `start` and may be read after run() returned; `jumps` counts the jumps. `io_grace`: how long
+    (real seconds) fd events must stay away before the clock jumps while a goroutine waits on an
+    fd. One run at a time may use a clock.
+
+    Locks: `_now`, `jumps` and `fire` change only under sched.lock (idle_locked, take_fire); `_now`
+    also only under the timer heap's lock, so a G computing a deadline from now() on a running M
+    reads a value no jump can change under it (no jump happens while an M runs). Reads of `_now`
+    are single attribute loads.
+    """
+
+    virtual = True
+
+    def __init__(self, start: float = 0.0, io_grace: float = IO_GRACE) -> None:
+        for name, v in (("start", start), ("io_grace", io_grace)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TypeError(f"VirtualClock {name} must be a number of seconds, got {type(v).__name__}")
+        if not math.isfinite(start):
+            raise ValueError(f"VirtualClock start must be finite, got {start!r}")
+        if not 0 <= io_grace <= 1:
+            raise ValueError(f"VirtualClock io_grace must be between 0 and 1 second, got {io_grace!r}")
+        self._now = float(start)
+        self.io_grace = float(io_grace)
+        self.jumps = 0
+        self.fire = False  # a jump asked the poller to fire the timers now due (under sched.lock)
+        self.inuse = False  # guarded by run()'s process-wide run lock
+
+    def now(self) -> float:
+        """now is the virtual time in seconds."""
+        return self._now
+
+    def idle_locked(self, sched: Sched, fdquiet: bool) -> None:
+        """idle_locked is the clock's decision at quiescence: caller holds sched.lock, and checkdead
+        found every M idle, nothing queued, the poller and sysmon idle, and timers pending.
+
+        If a G waits on an fd and the poller has not just watched the fds stay quiet for io_grace
+        (fdquiet), the poller is woken to do that first (its next round calls back here). Otherwise
+        the clock jumps to the earliest deadline (if it is not already there) and the poller is
+        asked to fire what is due."""
+        if _lock.lockcheck:
+            _lock.assert_held(sched.lock, "VirtualClock.idle_locked")
+        np = sched.netpoll
+        if not fdquiet and np.waiting():
+            np.wakeup()
+            return
+        timers = sched.timers
+        with timers.lock:
+            when = timers.next_when()
+            if when is None:
+                return
+            if when > self._now:
+                self._now = when
+                self.jumps += 1
+        self.fire = True
+        np.wakeup()
+
+    def take_fire(self) -> bool:
+        """take_fire (the poller; caller holds sched.lock) takes the request to fire due timers."""
+        f = self.fire
+        self.fire = False
+        return f
+
+    def __repr__(self) -> str:
+        return f"VirtualClock(now={self._now!r}, jumps={self.jumps})"
+
+
+Clock = RealClock | VirtualClock
 
 
 class Timer:
@@ -66,6 +210,16 @@ class TimerHeap:
         # waits for it; an M only tries it and skips its check if it is taken. It is the outermost
         # lock: its holder takes the heap's lock, pollDesc, channel, G and run-queue locks.
         self.firelock = _lock.new(_lock.RANK_FIRE, "timers.firelock")
+        # The clock deadlines are on (module docstring); set before any thread starts.
+        self.clock: Clock = RealClock()
+        self.virtual: VirtualClock | None = None
+        self.now: Callable[[], float] = time.monotonic
+
+    def set_clock(self, clock: Clock) -> None:
+        """set_clock puts the heap on clock; run() calls it before any thread of the runtime starts."""
+        self.clock = clock
+        self.virtual = clock if isinstance(clock, VirtualClock) else None
+        self.now = clock.now
 
     def pending(self) -> int:
         """pending counts timers that will still fire (checkdead reads it racily under sched.lock)."""
@@ -82,7 +236,9 @@ class TimerHeap:
         self.npending += 1
         if when < self.when0:
             self.when0 = when
-        return when < self.sleep_until
+        # Under a VirtualClock the poller fires only at quiescence (VirtualClock.idle_locked), so
+        # an add never breaks its wait: which G a due timer readies, and when, stays deterministic.
+        return when < self.sleep_until and self.virtual is None
 
     def add(self, t: Timer, when: float) -> None:
         """add arms t, which must not be pending (Go's addtimer)."""
@@ -171,13 +327,16 @@ class TimerHeap:
 
     def wait_timeout(self) -> float | None:
         """wait_timeout (poller) marks the poller asleep until the earliest deadline, returned as a
-        timeout for epoll_wait: None to wait without one."""
+        timeout for epoll_wait: None to wait without one, at most MAX_POLL_WAIT. Under a
+        VirtualClock always None: the clock does not move while the poller waits."""
         with self.lock:
             when = self.next_when()
+            if self.virtual is not None:
+                when = None
             self.sleep_until = math.inf if when is None else when
         if when is None:
             return None
-        return max(0.0, when - time.monotonic())
+        return min(max(0.0, when - self.now()), MAX_POLL_WAIT)
 
     def awake(self) -> None:
         with self.lock:

@@ -1,0 +1,306 @@
+"""time: everything about time in one module (Go's time package, as far as the runtime backs it).
+
+    await mn.sleep(0.5)                     # park this goroutine for half a second
+    v = await mn.after(1.0).recv()          # a channel that receives once, a second from now
+    t = mn.Timer(2.0); t.stop(); t.reset(3) # a stoppable one-shot timer (t.c)
+    tk = mn.Ticker(0.1); await tk.c.recv()  # a channel that ticks every 0.1 s until tk.stop()
+    for_ever = mn.tick(1.0)                 # a ticker channel that is never stopped
+    t0 = mn.now(); ...; mn.since(t0)        # the runtime's clock, in seconds
+
+The clock. `now()` is time.monotonic() seconds, or under `mn.run(main, clock="virtual")` (or a
+VirtualClock) a virtual clock that starts at 0 and moves only when every goroutine is blocked and
+the earliest thing that can wake one is a timer; then it jumps there (see docs/stress.md, "Virtual
+time"). Every timer, sleep, context deadline and socket deadline is on this clock, so absolute
+deadlines are `mn.now() + seconds` (which is time.monotonic() + seconds without virtual time).
+
+Durations and deadlines. Every number is valid: a negative duration or a past deadline is already
+due, math.inf (and anything 100 years or more away) means "never" (no timer is armed: a goroutine
+in `sleep(math.inf)` is blocked for good, and counts as blocked for the deadlock detector). NaN is
+a ValueError, a non-number a TypeError, and a deadline that looks like time.time() (wall-clock
+seconds since 1970 instead of the monotonic clock) a ValueError that says so.
+
+Timers as channels. A Timer, Ticker or after() sends the firing instant (on the runtime's clock)
+into a channel of capacity 1 without blocking (Go's sendTime): if nobody took the previous tick,
+the new one is dropped, so a slow reader of a Ticker sees ticks skipped, never queued up. As in Go
+1.23, stop() and reset() also drain the channel, so no value from before the call is received after
+it; Timer.stop() returns True if it prevented the timer from firing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time as _time
+import types
+from collections.abc import Awaitable
+from typing import Any
+
+from ._rt import sched as _sched
+from ._rt.g import G, WaitReason
+from ._rt.park import goready
+from ._rt.sched import Sched
+from ._rt.timers import NEVER, VirtualClock, deadline, duration
+from ._rt.timers import Timer as _RtTimer
+from ._rt.tls import tls
+from ._rt.traps import gosched_trap, park_trap
+from .chan import Chan
+
+__all__ = [
+    "NEVER",
+    "Ticker",
+    "Timer",
+    "VirtualClock",
+    "after",
+    "now",
+    "since",
+    "sleep",
+    "tick",
+    "until",
+]
+
+
+def _sched_cur(what: str) -> Sched:
+    s = _sched.cur
+    if s is None:
+        raise RuntimeError(f"{what} needs a running runtime: call it inside mn_runtime.run(main)")
+    return s
+
+
+# --- the clock ---
+
+
+def now() -> float:
+    """now is the runtime's clock in seconds: time.monotonic(), or the virtual clock's time under
+    run(clock="virtual"). Outside a run() it is time.monotonic()."""
+    s = _sched.cur
+    return s.timers.now() if s is not None else _time.monotonic()
+
+
+def since(t: float) -> float:
+    """since is the time elapsed since t (a value of now()): now() - t."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise TypeError(f"since() needs a time from mn.now(), got {type(t).__name__}")
+    return now() - t
+
+
+def until(t: float) -> float:
+    """until is the time left until the deadline t (on now()'s clock): t - now(); negative once
+    t has passed."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise TypeError(f"until() needs a deadline on mn.now()'s clock, got {type(t).__name__}")
+    return t - now()
+
+
+def deadline_after(what: str, seconds: object) -> float | None:
+    """deadline_after is the absolute deadline `seconds` from now on the runtime's clock, or None
+    for "never" (None, math.inf, NEVER or more). The relative form of every deadline API."""
+    if seconds is None:
+        return None
+    d = duration(what, seconds)
+    return None if d is None else now() + d
+
+
+def check_deadline(what: str, t: object) -> float | None:
+    """check_deadline checks an absolute deadline (None, a number on now()'s clock): float, or
+    None for no deadline (None, math.inf, NEVER or more away)."""
+    if t is None:
+        return None
+    return deadline(what, t, now())
+
+
+# --- sleep ---
+
+
+def _wake_sleeper(gp: G) -> None:
+    goready(gp)
+
+
+def _sleepcommit(gp: G, arg: tuple[_RtTimer, float]) -> bool:
+    """_sleepcommit (the M, gp now WAITING) arms the timer that readies gp."""
+    t, when = arg
+    t.arg = gp
+    s = _sched.cur
+    assert s is not None
+    s.timers.add(t, when)
+    return True
+
+
+def _sleepforever(gp: G, arg: None) -> bool:
+    """_sleepforever: a sleep that never ends arms nothing; gp stays parked for good."""
+    return True
+
+
+@types.coroutine
+def _noop() -> Any:
+    return
+    yield  # pragma: no cover - makes this a generator
+
+
+def sleep(seconds: float) -> Awaitable[None]:
+    """sleep parks the goroutine for at least `seconds` on the runtime's clock; 0 yields like
+    gosched, negative returns at once, math.inf (or 100 years or more) sleeps for good."""
+    d = duration("sleep()", seconds)
+    s = _sched.cur
+    if s is None or tls.m is None:
+        raise RuntimeError("this mn_runtime operation needs a running runtime: call it inside mn_runtime.run(main)")
+    if d is None:
+        return park_trap(_sleepforever, None, WaitReason.SLEEP)
+    if d < 0:
+        return _noop()
+    if d == 0:
+        return gosched_trap()
+    # timers.now(): the clock the heap keys on (replay mode also notes the reading, chaos.py).
+    return park_trap(_sleepcommit, (_RtTimer(_wake_sleeper, None), s.timers.now() + d), WaitReason.SLEEP)
+
+
+# --- timers as channels ---
+
+
+def _sendtime(arg: tuple[Chan[float], Sched]) -> None:
+    c, s = arg
+    c.try_send(s.timers.now())
+
+
+def after(seconds: float) -> Chan[float]:
+    """after returns a channel that receives now() once, `seconds` from now (never, for
+    math.inf)."""
+    d = duration("after()", seconds)
+    s = _sched_cur("after()")
+    c: Chan[float] = Chan(1)
+    if d is not None:
+        s.timers.add(_RtTimer(_sendtime, (c, s)), s.timers.now() + max(d, 0.0))
+    return c
+
+
+class _ChanTimer:
+    """_ChanTimer: a runtime timer sending into `c`, with stop/reset that leave no stale value.
+
+    A timer fires outside the heap's lock (on the poller or an M), so a stop() can come between
+    the heap taking the timer off and the send. `_stopped` and `_when` (under `_lk`) close that
+    window: _fire sends only if the timer is not stopped and its current arming is due, so a
+    firing that belongs to an arming before stop() or reset() is dropped. `_when` is None for an
+    arming that never fires (no runtime timer); it still counts as pending for stop().
+    """
+
+    __slots__ = ("_lk", "_s", "_stopped", "_t", "_when", "c")
+
+    def __init__(self, what: str, seconds: float | None, period: float) -> None:
+        self._s = _sched_cur(what)
+        self._lk = threading.Lock()
+        self.c: Chan[float] = Chan(1)
+        self._stopped = False
+        self._when: float | None = None
+        self._t = _RtTimer(_fire, self, period)
+        with self._lk:
+            self._arm(seconds, period)
+
+    def _arm(self, seconds: float | None, period: float) -> None:
+        """_arm (caller holds _lk; the runtime timer is not pending) arms for seconds from now."""
+        if seconds is None:
+            self._when = None
+            return
+        timers = self._s.timers
+        self._when = timers.now() + max(seconds, 0.0)
+        timers.reset(self._t, self._when, period)
+
+    def _disarm(self) -> bool:
+        """_disarm (caller holds _lk) stops the runtime timer and drains c; True if it was
+        pending (a never-firing arming counts while not stopped)."""
+        was = self._s.timers.stop(self._t) or (self._when is None and not self._stopped)
+        self.c.try_recv()
+        return was
+
+    def _stop(self) -> bool:
+        with self._lk:
+            was = self._disarm()
+            self._stopped = True
+        return was
+
+    def _reset(self, seconds: float | None, period: float) -> bool:
+        with self._lk:
+            was = self._disarm()
+            self._stopped = False
+            self._arm(seconds, period)
+        return was
+
+
+def _fire(t: _ChanTimer) -> None:
+    now = t._s.timers.now()
+    with t._lk:
+        if not t._stopped and t._when is not None and now >= t._when:
+            t.c.try_send(now)
+
+
+class Timer(_ChanTimer):
+    """Timer(seconds): `c` receives now() once, `seconds` from now, unless stopped (Go's
+    time.Timer; math.inf: a timer that never fires until reset)."""
+
+    __slots__ = ()
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__("Timer()", duration("Timer()", seconds), 0.0)
+
+    def stop(self) -> bool:
+        """stop prevents the timer from firing: True if it was still pending, False if it had
+        already fired or been stopped. Drains c either way."""
+        return self._stop()
+
+    def reset(self, seconds: float) -> bool:
+        """reset re-arms the timer for `seconds` from now; True if it was pending. Drains c."""
+        return self._reset(duration("Timer.reset()", seconds), 0.0)
+
+
+def _period(what: str, seconds: object) -> float | None:
+    d = duration(what, seconds)
+    if d is not None and d <= 0:
+        raise ValueError(f"{what} needs a positive interval, got {seconds}")
+    return d
+
+
+class Ticker(_ChanTimer):
+    """Ticker(seconds): `c` receives now() every `seconds` until stop() (Go's time.Ticker;
+    math.inf: a ticker that never ticks until reset)."""
+
+    __slots__ = ()
+
+    def __init__(self, seconds: float) -> None:
+        d = _period("Ticker()", seconds)
+        super().__init__("Ticker()", d, d or 0.0)
+
+    def stop(self) -> None:
+        """stop turns the ticker off; no tick is received after it returns."""
+        self._stop()
+
+    def reset(self, seconds: float) -> None:
+        """reset stops the ticker and restarts it with period `seconds`."""
+        d = _period("Ticker.reset()", seconds)
+        self._reset(d, d or 0.0)
+
+
+def tick(seconds: float) -> Chan[float]:
+    """tick returns a channel that receives now() every `seconds` for the rest of the run (Go's
+    time.Tick): a Ticker nobody stops. Use Ticker when it must stop."""
+    d = _period("tick()", seconds)
+    return _ChanTimer("tick()", d, d or 0.0).c
+
+
+def resolve_clock(clock: object) -> VirtualClock | None:
+    """resolve_clock checks run()'s clock argument (default $MN_CLOCK): None or "real" for
+    time.monotonic(), "virtual" for a fresh VirtualClock, or a VirtualClock (which keeps its time
+    from one run to the next). Returns the VirtualClock, or None for the real clock."""
+    if clock is None:
+        env = os.environ.get("MN_CLOCK", "").strip()
+        if not env:
+            return None
+        if env not in ("real", "virtual"):
+            raise ValueError(f"MN_CLOCK must be 'real' or 'virtual', got {env!r}")
+        clock = env
+    if isinstance(clock, VirtualClock):
+        return clock
+    if isinstance(clock, str):
+        if clock == "virtual":
+            return VirtualClock()
+        if clock == "real":
+            return None
+        raise ValueError(f"clock must be 'real', 'virtual' or a VirtualClock, got {clock!r}")
+    raise TypeError(f"clock must be 'real', 'virtual' or a VirtualClock, got {type(clock).__name__}")

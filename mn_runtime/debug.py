@@ -36,7 +36,7 @@ from ._rt.tracer import StatsTracer
 
 __all__ = ["DebugSettings", "dump_goroutines", "enable_metrics", "parse_mn_debug", "schedtrace_line", "stats"]
 
-_KNOWN = ("schedtrace", "scheddetail", "metrics", "sigdump", "lockcheck")
+_KNOWN = ("schedtrace", "scheddetail", "metrics", "sigdump", "lockcheck", "fulltb")
 
 
 @dataclass
@@ -48,6 +48,8 @@ class DebugSettings:
     metrics: bool = False
     sigdump: bool = False
     lockcheck: bool = False
+    # fulltb: keep mn_runtime's frames in a goroutine's traceback as run() raises it (_rt/tbfold.py).
+    fulltb: bool = False
     raw: dict[str, int] = field(default_factory=dict)
 
 

@@ -10,6 +10,7 @@ call to return, discards its result, and only then returns.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import sys
 import threading
@@ -19,16 +20,19 @@ from typing import Any
 
 from ._rt import chaos as _chaos
 from ._rt import gil as _gil
+from ._rt import interrupt as _interrupt
 from ._rt import lock as _lock
 from ._rt import sched as _sched
+from ._rt import tbfold as _tbfold
 from ._rt.corofn import is_coroutine, is_coroutine_function
-from ._rt.g import G, abandon
+from ._rt.g import G, GStatus, WaitReason, abandon
 from ._rt.idle import pidleput
+from ._rt.park import goready
 from ._rt.runq import RUNQ_SIZE
 from ._rt.sched import Sched
+from ._rt.timers import Timer
 from ._rt.tls import tls
-from ._rt.traps import gosched_trap, syscall_trap
-from .time import VirtualClock, resolve_clock, sleep  # sleep lives with the rest of time
+from ._rt.traps import gosched_trap, park_trap, syscall_trap
 
 __all__ = [
     "Goroutine",
@@ -110,7 +114,6 @@ def run(
     schedtrace: float | None = None,
     chaos: int | None = None,
     trace: str | os.PathLike[str] | None = None,
-    clock: str | VirtualClock | None = None,
 ) -> Any:
     """run main(*args) as goroutine 1 on `procs` Ps and return its result.
 
@@ -124,9 +127,6 @@ def run(
     (see mn_runtime/_rt/chaos.py). It also becomes the default seed.
     trace (default $MN_TRACE) records an execution trace to that file, written when run() ends
     (see mn_runtime.trace); $MN_DEBUG holds further settings (see mn_runtime.debug).
-    clock (default $MN_CLOCK) is "real" (time.monotonic()), or "virtual" or a VirtualClock: a clock
-    that starts at 0 and jumps to the next timer whenever every goroutine is blocked, so timers,
-    sleeps and deadlines cost no real time (mn_runtime.time; docs/stress.md, "Virtual time").
     """
     if tls.m is not None:
         raise RuntimeError("mn_runtime.run() called from inside a goroutine; start more work with mn_runtime.go()")
@@ -142,15 +142,18 @@ def run(
         chaos = _chaos.parse_seed(chaos, "chaos")
     if seed is None:
         seed = chaos if chaos is not None else int.from_bytes(os.urandom(4), "little")
-    vclock = resolve_clock(clock)
     coro = _make_coro(main, args, {}, "run")
     if not _runlock.acquire(blocking=False):
         coro.close()
         raise RuntimeError("another mn_runtime.run() is already active in this process")
     try:
-        return _run(coro, procs, seed, runqsize, schedtrace, chaos, trace, vclock)
+        result, err = _run(coro, procs, seed, runqsize, schedtrace, chaos, trace)
     finally:
         _runlock.release()
+    if err is not None:
+        # Raised here, not in _run: the traceback shows one runtime frame above the goroutine's.
+        raise err
+    return result
 
 
 def _run(
@@ -161,18 +164,17 @@ def _run(
     schedtrace: float | None,
     chaos: int | None = None,
     trace: str | os.PathLike[str] | None = None,
-    vclock: VirtualClock | None = None,
-) -> Any:
+) -> tuple[Any, BaseException | None]:
+    """_run runs the scheduler until main ends, and returns (main's result, the error to raise)."""
     from .debug import debug_start, debug_stop, parse_mn_debug
 
     try:
-        _lock.configure(parse_mn_debug(os.environ.get("MN_DEBUG")).lockcheck)  # before any lock is made
+        settings = parse_mn_debug(os.environ.get("MN_DEBUG"))
+        _lock.configure(settings.lockcheck)  # before any lock is made
     except ValueError:
         coro.close()
         raise
     sched = Sched(procs, runqcap=runqsize, seed=seed)
-    if vclock is not None:
-        sched.timers.set_clock(vclock)  # before chaos.install, which looks at it
     if chaos is not None:
         _chaos.Chaos(chaos, procs).install(sched)
     with sched.lock:
@@ -185,37 +187,44 @@ def _run(
         coro.close()
         raise
     _sched.cur = sched
-    interrupted: BaseException | None = None
+    interrupted: KeyboardInterrupt | None = None
     try:
-        sched.netpoll.start()
-        sched.sysmon.start()
-        sched.newproc(coro, getattr(coro, "__qualname__", "main"), None, "run", main=True)
         try:
+            sched.netpoll.start()
+            sched.sysmon.start()
+            sched.newproc(coro, getattr(coro, "__qualname__", "main"), None, "run", main=True)
             sched.done.wait()
-        except KeyboardInterrupt as e:
+        except KeyboardInterrupt as e:  # Ctrl-C (_rt/interrupt.py), here or while threads start
             interrupted = e
-            sched.stop(error=e)
+            _interrupt.begin(sched, e)
     finally:
         sched.stop()
-        _shutdown(sched)
         try:
-            debug_stop(sched, dbg)
+            interrupted = _shutdown(sched, interrupted)
         finally:
-            _sched.cur = None
-    if interrupted is not None:
-        raise interrupted
-    if sched.error is not None:
-        raise sched.error
-    return sched.result
+            try:
+                debug_stop(sched, dbg)
+            finally:
+                _sched.cur = None
+                _interrupt.end()
+    err = interrupted if interrupted is not None else sched.error
+    if err is not None and not settings.fulltb:
+        _tbfold.fold(err)
+    return sched.result, err
 
 
-def _shutdown(sched: Sched) -> None:
-    """_shutdown joins every runtime thread, closes the poller's fds and abandons the Gs left."""
+def _shutdown(sched: Sched, interrupted: KeyboardInterrupt | None) -> KeyboardInterrupt | None:
+    """_shutdown joins every runtime thread, closes the poller's fds and abandons the Gs left.
+
+    After a Ctrl-C (interrupted, or one during the wait) it gives up on Ms still busy after a
+    grace period, throws KeyboardInterrupt into the Gs left, and returns the KeyboardInterrupt for
+    run() to raise: the one that came out of main, with main's frames (_rt/interrupt.py).
+    """
     with sched.lock:
         ms = list(sched.allm)
-    for m in ms:
-        if m.thread is not None and m.thread.ident is not None:
-            m.thread.join()
+    alive, interrupted = _interrupt.join_ms(sched, ms, interrupted)
+    if interrupted is not None:
+        return _abandon_interrupted(sched, alive, interrupted)
     sched.sysmon.join()
     sched.netpoll.join()
     sched.netpoll.close()
@@ -231,6 +240,39 @@ def _shutdown(sched: Sched) -> None:
                 coro.close()
             except BaseException:  # an abandoned G's finally may not await
                 pass
+    return None
+
+
+def _abandon_interrupted(sched: Sched, alive: list[Any], interrupted: KeyboardInterrupt) -> KeyboardInterrupt:
+    """_abandon_interrupted ends run() after Ctrl-C: Gs left get KeyboardInterrupt, main first;
+    Gs still running on an abandoned M (alive) are left to it."""
+    sched.sysmon.join()  # both leave their loops at once when the runtime stops
+    sched.netpoll.join()
+    sched.netpoll.close()  # an abandoned M never polls again: it is past its G's trap or in a syscall
+    busy = {id(m.curg) for m in alive}
+    with sched.allglock:
+        left = list(sched.allgs.values())
+        sched.allgs.clear()
+    left.sort(key=lambda gp: gp is not sched.maing)
+    out: KeyboardInterrupt | None = None
+    nsys = 0
+    for gp in left:
+        if id(gp) in busy and gp.status is GStatus.RUNNING:
+            continue
+        if gp.status is GStatus.SYSCALL:
+            nsys += 1
+        abandon(gp)
+        e = _interrupt.throw_into(gp)
+        if gp is sched.maing and isinstance(e, KeyboardInterrupt):
+            out = e
+    if out is None:
+        out = interrupted.with_traceback(None)
+    if alive:
+        out.add_note(
+            f"mn_runtime: abandoned {len(alive)} thread(s) still busy {_interrupt.INTERRUPT_GRACE} s"
+            f" after the interrupt ({nsys} inside a blocking syscall)"
+        )
+    return out
 
 
 def go(fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any) -> G:
@@ -258,6 +300,44 @@ def gosched() -> Awaitable[None]:
     if tls.m is None:
         _runtime()  # raises the error that says why
     return gosched_trap()
+
+
+def _wake_sleeper(gp: G) -> None:
+    goready(gp)
+
+
+def _sleepcommit(gp: G, arg: tuple[Timer, float]) -> bool:
+    t, when = arg
+    t.arg = gp
+    s = _sched.cur
+    assert s is not None
+    s.timers.add(t, when)
+    return True
+
+
+@types.coroutine
+def _noop() -> Any:
+    return
+    yield  # pragma: no cover - makes this a generator
+
+
+def sleep(seconds: float) -> Awaitable[None]:
+    """sleep parks the goroutine for at least `seconds`; 0 yields like gosched, negative returns."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"sleep() needs a number of seconds, got {type(seconds).__name__}")
+    if math.isnan(seconds):
+        raise ValueError("sleep() got NaN seconds")
+    _runtime()
+    if seconds < 0:
+        return _noop()
+    if seconds == 0:
+        return gosched_trap()
+    import time
+
+    s = _sched.cur
+    # Replay mode reads the clock through chaos, which then knows the exact duration (chaos.py).
+    when = (time.monotonic() if s is None or s.chaos is None else s.chaos.now()) + seconds
+    return park_trap(_sleepcommit, (Timer(_wake_sleeper, None), when), WaitReason.SLEEP)
 
 
 def syscall(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:

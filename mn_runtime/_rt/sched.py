@@ -74,6 +74,7 @@ from typing import Any
 
 from ..errors import Throw
 from . import lock as _lock
+from . import park as _park
 from .chaos import Chaos
 from .findrunnable import GLOBAL_POLL_TICKS, find_runnable
 from .g import DEAD, EXITED, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, badgstatus, casgstatus
@@ -400,6 +401,14 @@ class Sched:
             self.nmidle = 0
             for m in idle:
                 m.nextp = None
+        # Ask every running G to yield at its next runtime call, not only at its next park or
+        # gosched: its M then sees stopping and exits (the hint first, as sysmon.retake does).
+        _park.anypreempt = True
+        for p in self.allp:
+            pm = p.m  # racy reads: a G that just left its P yields at its next trap anyway
+            gp = pm.curg if pm is not None else None
+            if gp is not None:
+                gp.preempt = True
         for m in idle:
             m.park.release()
         self.netpoll.wakeup()

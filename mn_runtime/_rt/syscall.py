@@ -90,6 +90,11 @@ def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None, exc: BaseExceptio
     # sysmon took the P away (exitsyscallfast_pidle, then exitsyscall0).
     with sched.lock:
         np = None if sched.stopping else pidleget(sched)
+    if sched.stopping:
+        # run() is ending (after Ctrl-C it may have given up on this M and abandoned gp already,
+        # so gp's status is not ours to move): leave gp alone, as the fast path does.
+        m.curg = None
+        return False
     if np is not None:
         acquirep(m, np)
         casgstatus(gp, SYSCALL, RUNNING)

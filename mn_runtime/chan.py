@@ -2,10 +2,17 @@
 
 A Chan has one lock (`lock`) guarding everything below; invariants, true whenever it is free:
   - `buf` holds at most `cap` values (always empty for an unbuffered channel);
-  - at most one of `sendq` and `recvq` is non-empty, and a receiver waits only while `buf` is
-    empty, a sender only while `buf` is full (for cap 0: always, until a partner arrives);
+  - a receiver waits only while `buf` is empty, a sender only while `buf` is full (for cap 0:
+    always, until a partner arrives);
+  - at most one of `sendq` and `recvq` holds waiting sudogs, except on an unbuffered channel
+    where one select has both a Recv and a Send case on it: then both queues may hold that
+    select's sudogs, and only its (as Go's chan.go says). A second G arriving on either side
+    pairs with it instead of waiting, and that select's own poll found no partner either;
   - once `closed`, both queues are empty and stay so (close wakes everyone; nobody enqueues on a
     closed channel).
+"Waiting" leaves out the sudogs of a select that another channel's waker has already won: they
+stay queued until that select unlinks them, and dequeue drops them (waitq.py). With lock checking
+on (MN_DEBUG=lockcheck=1) every wait checks these invariants as it enqueues (checkinv).
 
 The three paths of a send (Go's chansend), all decided under the lock:
   1. a receiver is parked: hand the value straight to it (write its sudog, goready it);
@@ -36,7 +43,7 @@ from ._rt.park import preempt_requested
 from ._rt.tls import tls
 from ._rt.traps import GOSCHED_TRAP, PARK
 from ._rt.waitq import Sudog, WaitQ, acquire_sudog, release_sudog
-from .errors import ChannelClosed
+from .errors import ChannelClosed, Throw
 
 __all__ = ["Chan"]
 
@@ -119,6 +126,8 @@ class Chan(Generic[T]):
                 raise RuntimeError(_NEEDG)
             sg = acquire_sudog(gp, v, self)
             self.sendq.enqueue(sg)
+            if _lock.lockcheck:
+                self.checkinv("chansend")
             yield (PARK, None, lock, _CHAN_SEND)  # goparkunlock, without a generator of its own
             ok = sg.success
             release_sudog(gp, sg)
@@ -172,6 +181,8 @@ class Chan(Generic[T]):
                 raise RuntimeError(_NEEDG)
             sg = acquire_sudog(gp, None, self)
             self.recvq.enqueue(sg)
+            if _lock.lockcheck:
+                self.checkinv("chanrecv")
             yield (PARK, None, lock, _CHAN_RECEIVE)
             v, ok = sg.elem, sg.success
             release_sudog(gp, sg)
@@ -216,6 +227,8 @@ class Chan(Generic[T]):
                 raise RuntimeError(_NEEDG)
             sg = acquire_sudog(gp, None, self)
             self.recvq.enqueue(sg)
+            if _lock.lockcheck:
+                self.checkinv("chanrecv")
             yield (PARK, None, lock, _CHAN_RECEIVE)
             v, ok = sg.elem, sg.success
             release_sudog(gp, sg)
@@ -261,6 +274,27 @@ class Chan(Generic[T]):
         sg.elem = None
         return v
 
+    def checkinv(self, where: str) -> None:
+        """checkinv throws if the channel's invariants (module docstring) do not hold; lock held.
+        Called only with lock checking on: it walks both queues."""
+        if _lock.lockcheck:
+            _lock.assert_held(self.lock, where)
+        senders = [sg for sg in self.sendq if _waiting(sg)]
+        receivers = [sg for sg in self.recvq if _waiting(sg)]
+        bad = ""
+        if len(self.buf) > self._cap:
+            bad = f"{len(self.buf)} values buffered, cap {self._cap}"
+        elif self.closed and (self.sendq.n or self.recvq.n):
+            bad = "waiters queued on a closed channel"
+        elif receivers and self.buf:
+            bad = "a receiver waits while values are buffered"
+        elif senders and len(self.buf) < self._cap:
+            bad = "a sender waits while the buffer has room"
+        elif senders and receivers and (self._cap or len({id(sg.g) for sg in senders + receivers}) != 1):
+            bad = "senders and receivers wait at once, not all one select's cases"
+        if bad:
+            raise Throw(f"{where}: channel invariant broken: {bad}")
+
     # --- close (Go's closechan) ---
 
     def close(self) -> None:
@@ -288,3 +322,11 @@ class Chan(Generic[T]):
 
     def __anext__(self) -> Coroutine[Any, Any, T]:
         return self._recv(False)
+
+
+def _waiting(sg: Sudog) -> bool:
+    """_waiting: sg still stands for a wait (not a select case whose select another waker won)."""
+    if not sg.isselect:
+        return True
+    sel = sg.g.selectdone
+    return sel is not None and not sel.locked()

@@ -9,10 +9,13 @@ selectgo, step by step:
   2. Poll the cases in a random order (the M's seeded rng, so `mn.run(seed=...)` replays it): the
      first ready case runs as the plain channel operation would, and the select returns. With
      `default=True` and nothing ready, unlock and return (-1, None, False).
-  3. Otherwise enqueue one sudog per case (isselect, caseidx) on its channel's sendq or recvq, and
-     gopark with a commit that unlocks every channel. From then on any waker on any of those
-     channels may end the wait; the first to win g.selectdone (waitq.dequeue) writes the sudog and
-     g.param and readies the G; the others drop the sudogs they find.
+  3. Otherwise enqueue one sudog per case (isselect, caseidx) on its channel's sendq or recvq, in
+     the random poll order, and gopark with a commit that unlocks every channel. (Go enqueues in
+     its lock order, which keeps the random order among cases of one channel: the first partner
+     to come takes the first sudog, so two Sends on one channel must not queue in case order.)
+     From then on any waker on any of those channels may end the wait; the first to win
+     g.selectdone (waitq.dequeue) writes the sudog and g.param and readies the G; the others drop
+     the sudogs they find.
   4. On wake-up, relock every channel and unlink the losing sudogs (O(1) each), then release the
      selectdone flag for the G's next select. g.param is the winning sudog: its caseidx is the
      case, success says whether a transfer happened or the channel was closed.
@@ -28,6 +31,7 @@ import random
 import threading
 from typing import Any
 
+from ._rt import lock as _lock
 from ._rt.g import WaitReason
 from ._rt.park import gopark, gosched, preempt_requested
 from ._rt.tls import tls
@@ -164,7 +168,7 @@ async def select(*cases: Recv | Send, default: bool = False) -> tuple[int, Any, 
     if sel is None:
         sel = gp.selectdone = threading.Lock()
     sudogs: list[Sudog] = []
-    for i in range(n):
+    for i in order:
         c = cases[i]
         ch = c.ch
         if ch is None:
@@ -176,6 +180,9 @@ async def select(*cases: Recv | Send, default: bool = False) -> tuple[int, Any, 
             sg = Sudog(gp, c.value, ch, True, i)  # type: ignore[union-attr]
             ch.sendq.enqueue(sg)
         sudogs.append(sg)
+    if _lock.lockcheck:
+        for ch in byid.values():
+            ch.checkinv("selectgo")
     gp.param = None
     await gopark(_unlockall, locks, WaitReason.SELECT)
     # 4. wake-up: the winner left its sudog in g.param; unlink the losers.

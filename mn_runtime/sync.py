@@ -321,8 +321,9 @@ class Once:
         self._running = False
         self._waiters = WaitQ()
 
-    async def do(self, fn: Callable[[], Any]) -> None:
-        """do calls fn() (awaiting it if it is async) if no call of do has; else waits for that one."""
+    async def do(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """do calls fn(*args, **kwargs) (awaiting it if it is async) if no call of do has; else
+        waits for that one. The arguments go to fn as mn.go passes them."""
         if not callable(fn):
             raise TypeError(f"Once.do() needs a callable, got {type(fn).__name__}")
         lk = self._lk
@@ -344,7 +345,7 @@ class Once:
         self._running = True
         lk.release()
         try:
-            r = fn()
+            r = fn(*args, **kwargs)
             if inspect.isawaitable(r):
                 await r
         finally:

@@ -358,3 +358,75 @@ def test_two_selects_opposite_order_no_deadlock(procs: int, switchinterval: floa
         return total
 
     assert mn.run(main, procs=procs) == 500 * 499 // 2
+
+
+def test_pseudo_random_send(procs: int) -> None:
+    """Go's TestPseudoRandomSend: a select with two Send cases on one unbuffered channel, against a
+    receiver that yields first (so the select parks with both sudogs queued on the channel), picks
+    either case at random."""
+
+    async def main() -> list[int]:
+        c: mn.Chan[int] = mn.Chan()
+        n = 100
+        got: list[int] = []
+
+        async def receiver() -> None:
+            for _ in range(n):
+                await mn.gosched()
+                got.append(await c.recv())
+
+        g = mn.go(receiver)
+        for _ in range(n):
+            await mn.select(mn.Send(c, 1), mn.Send(c, 0))
+        await g.join()
+        return got
+
+    got = mn.run(main, procs=procs)
+    assert len(got) == 100
+    # Binomial(100, 1/2) <= 10: p < 1e-15.
+    assert got.count(0) > 10 and got.count(1) > 10, got
+
+
+def test_select_send_and_recv_same_channel_invariant_checked(monkeypatch: pytest.MonkeyPatch, procs: int) -> None:
+    """With lock checking on, every wait checks the channel invariants; a select parked with a Send
+    and a Recv case on one unbuffered channel (sudogs on both queues) satisfies them."""
+    monkeypatch.setenv("MN_DEBUG", "lockcheck=1")
+
+    async def main() -> int:
+        c: mn.Chan[int] = mn.Chan()
+        total = 0
+
+        async def sel() -> None:
+            for i in range(50):
+                await mn.select(mn.Send(c, i), mn.Recv(c))
+
+        g = mn.go(sel)
+        for _ in range(50):
+            await mn.sleep(0)
+            total += await c.recv()
+        await g.join()
+        return total
+
+    assert mn.run(main, procs=procs) == sum(range(50))
+
+
+def test_channel_invariant_check_finds_a_broken_state() -> None:
+    """checkinv throws when two different Gs wait to send and to receive on one channel."""
+    from types import SimpleNamespace
+
+    from mn_runtime._rt.waitq import Sudog
+    from mn_runtime.errors import Throw
+
+    c: mn.Chan[int] = mn.Chan()
+    with c.lock:
+        c.checkinv("test")  # empty: fine
+        c.sendq.enqueue(Sudog(SimpleNamespace(selectdone=None), 1, c))  # type: ignore[arg-type]
+        c.checkinv("test")  # one sender: fine
+        c.recvq.enqueue(Sudog(SimpleNamespace(selectdone=None), None, c))  # type: ignore[arg-type]
+        with pytest.raises(Throw, match="senders and receivers wait at once"):
+            c.checkinv("test")
+    b: mn.Chan[int] = mn.Chan(2)
+    with b.lock:
+        b.sendq.enqueue(Sudog(SimpleNamespace(selectdone=None), 1, b))  # type: ignore[arg-type]
+        with pytest.raises(Throw, match="a sender waits while the buffer has room"):
+            b.checkinv("test")

@@ -4,6 +4,7 @@ without starvation), Once, Cond, Semaphore; at several procs."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -265,6 +266,18 @@ def test_once(procs: int, switchinterval: float) -> None:
         with pytest.raises(ZeroDivisionError):
             await bad.do(lambda: 1 / 0)
         await bad.do(lambda: 1 / 0)  # counts as done, as Go
+        # Arguments reach fn, as mn.go passes them; async functions too.
+        got: list[Any] = []
+
+        async def init_with(a: int, b: int, *, c: int) -> None:
+            got.append((a, b, c))
+
+        withargs = mn.Once()
+        await withargs.do(init_with, 1, 2, c=3)
+        await withargs.do(init_with, 4, 5, c=6)  # done already: not called again
+        plain = mn.Once()
+        await plain.do(got.append, "x")
+        assert got == [(1, 2, 3), "x"]
         return seen
 
     assert mn.run(main, procs=procs) == [1] * 8

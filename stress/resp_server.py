@@ -294,7 +294,7 @@ def options(prog: str, argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--procs", type=int, default=None, help="mn_runtime Ps (default: CPU count)")
     ap.add_argument("--max-bulk", type=int, default=1 << 20, help="largest bulk string, bytes (default 1 MiB)")
     ap.add_argument("--max-args", type=int, default=1 << 16, help="most items in one command (default 65536)")
-    ap.add_argument("--max-command", type=int, default=64 << 20, help="largest command, bytes (default 64 MiB)")
+    ap.add_argument("--max-command", type=int, default=128 << 20, help="largest command, bytes (default 128 MiB)")
     add_limit_options(ap, idle=60.0, request=10.0)
     opts = ap.parse_args(argv)
     for name in ("max_bulk", "max_args", "max_command"):

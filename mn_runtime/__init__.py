@@ -15,6 +15,7 @@ from . import context, net, time, trace
 from .chan import Chan
 from .debug import dump_goroutines, stats
 from .errors import ChannelClosed, Deadlock
+from .future import aio, offload, wait_future
 from .group import Group
 from .runtime import (
     Goroutine,
@@ -49,6 +50,7 @@ __all__ = [
     "VirtualClock",
     "WaitGroup",
     "after",
+    "aio",
     "context",
     "current",
     "dump_goroutines",
@@ -58,6 +60,7 @@ __all__ = [
     "net",
     "now",
     "num_goroutine",
+    "offload",
     "run",
     "select",
     "since",
@@ -68,6 +71,7 @@ __all__ = [
     "time",
     "trace",
     "until",
+    "wait_future",
 ]
 
 __version__ = "0.1.0"

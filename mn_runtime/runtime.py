@@ -166,6 +166,7 @@ def _run(
     trace: str | os.PathLike[str] | None = None,
 ) -> tuple[Any, BaseException | None]:
     """_run runs the scheduler until main ends, and returns (main's result, the error to raise)."""
+    from . import future as _future
     from .debug import debug_start, debug_stop, parse_mn_debug
 
     try:
@@ -200,6 +201,7 @@ def _run(
     finally:
         sched.stop()
         try:
+            _future.shutdown(sched)  # the process pool, the asyncio loop, Gs parked on futures
             interrupted = _shutdown(sched, interrupted)
         finally:
             try:

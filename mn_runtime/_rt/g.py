@@ -76,6 +76,7 @@ class WaitReason(enum.StrEnum):
     SYNC_ONCE = "sync.Once.Do"
     SEMACQUIRE = "semacquire"
     JOIN = "goroutine join"
+    FUTURE = "future"
     FOREVER = "forever"
 
 

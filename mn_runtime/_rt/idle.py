@@ -30,6 +30,47 @@ if TYPE_CHECKING:
 
 MAX_MS = 10_000
 
+# nfuturewait counts the Gs parked in wait_future (mn_runtime/future.py). Such a G is readied by a
+# future's done callback, which runs on a thread the runtime does not own (an executor's worker
+# thread, a process pool's result thread, the asyncio loop thread, a cluster client's), so, as a G
+# in a syscall, it is not stuck forever while every M is idle: checkdead rules a deadlock out while
+# the count is not zero. future.py adds one in the park's commit, while the parking M still runs
+# (so no checkdead can see the G parked and the count not yet raised), and takes it off only after
+# goready has queued the G (so no checkdead can see the count at zero before the G is runnable),
+# through futurewait_readied, which then runs checkdead itself. Callbacks run on any thread and
+# checkdead runs under sched.lock, so the count changes and is read under futurelock, taken after
+# sched.lock when both are held and never the other way round.
+futurelock = threading.Lock()
+nfuturewait = 0
+
+
+def futurewait_add(delta: int) -> None:
+    """futurewait_add changes nfuturewait by delta: +1 when a G parks on a future, -1 when run()
+    abandons it; any thread."""
+    global nfuturewait
+    with futurelock:
+        nfuturewait += delta
+        if nfuturewait < 0:
+            raise Throw("futurewait_add: negative count of goroutines waiting on futures")
+
+
+def futurewait_readied() -> None:
+    """futurewait_readied takes a G that goready has just queued off nfuturewait, and re-runs
+    checkdead: an M that went idle between that goready and now saw the count still raised and
+    skipped its check, while the readied G may have run and blocked for good meanwhile (with
+    free threading this happens; under the GIL it is rare). Any thread. A batch producer (the
+    poller thread, tls.glist set) has not queued the G yet and re-runs checkdead itself once its
+    batch is queued (netpoll.py, _setbusy), so it only takes the count off."""
+    s = _sched.cur
+    if s is None or tls.glist is not None:
+        futurewait_add(-1)
+        return
+    with s.lock:
+        futurewait_add(-1)
+        dead = checkdead(s)
+    if dead is not None:
+        s.stop(error=dead)
+
 
 def acquirep(m: M, p: P) -> None:
     """acquirep associates p with m; p must be IDLE and unowned."""
@@ -275,7 +316,8 @@ def checkdead(sched: Sched) -> Deadlock | None:
     """checkdead reports a deadlock when no M runs and nothing can ever ready a G.
 
     sched.lock held. Called whenever an M goes idle (Go: from mput). Ms in syscalls count as
-    running; timers and Gs parked on pollDescs can still ready Gs, so they rule a deadlock out.
+    running; timers and Gs parked on pollDescs can still ready Gs, so they rule a deadlock out, and
+    so do Gs waiting on futures (nfuturewait), which a thread outside the runtime completes.
     """
     if _lock.lockcheck:
         _lock.assert_held(sched.lock, "checkdead")
@@ -293,6 +335,9 @@ def checkdead(sched: Sched) -> Deadlock | None:
         return None
     if not pending and sched.netpoll.waiting():
         return None
+    with futurelock:
+        if nfuturewait:
+            return None
     if pending:
         # Virtual time (pending reaches here only with a VirtualClock): nothing runs, nothing
         # outside the runtime can ready a G, and a timer can: the clock moves on to it (or waits

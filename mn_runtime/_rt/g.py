@@ -267,7 +267,10 @@ def valid_transition(old: GStatus, new: GStatus) -> bool:
 def abandon(gp: G) -> None:
     """abandon marks gp DEAD from whatever state it is in, and drops its joiners: the one status
     change outside casgstatus, made only when the runtime ends (a goroutine's exception ends it,
-    or run() returns) and no M will step gp again."""
+    or run() returns) and no M will step gp again. Its sudogs' references back to it are
+    dropped (as goexit does), so the G is freed by reference counting once its coroutine is closed."""
     with gp.lock:
         gp.status = GStatus.DEAD
         gp.joiners = EXITED
+    gp.sudog = None
+    gp.param = None

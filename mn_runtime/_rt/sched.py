@@ -94,6 +94,9 @@ from .traps import GOSCHED, PARK, SYSCALL
 _ZERO = WaitReason.ZERO
 _copy_context = contextvars.copy_context
 
+# LOSTPANICS_NAMED: how many of the goroutine errors dropped after the first run()'s note names.
+LOSTPANICS_NAMED = 3
+
 # The one runtime of this process (None when none runs); see runtime.py.
 cur: Sched | None = None
 
@@ -124,6 +127,10 @@ class Sched:
         self.done = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
+        # Goroutines that raised after another outcome had ended the runtime (under sched.lock):
+        # how many, and the first few named, for the note run() adds to the error it raises.
+        self.nlostpanics = 0
+        self.lostpanics: list[str] = []
         self.allglock = _lock.new(_lock.RANK_LEAF, "allglock")
         self.allgs: dict[int, G] = {}
         self.goidgen = 0
@@ -216,7 +223,11 @@ class Sched:
         joiners = gp.joiners
         gp.joiners = EXITED
         lock.release()
+        # Break gp's reference cycles (its cached sudog and the last one that woke it point back
+        # at gp), so a finished G is freed by reference counting, not left to the cycle collector.
         gp.coro = None
+        gp.sudog = None
+        gp.param = None
         m.curg = None
         tr = self.tracer
         if tr is not None:
@@ -233,7 +244,12 @@ class Sched:
         abandon(gp)
         if not isinstance(exc, Throw):
             exc.add_note(f"raised in goroutine {gp.id} ({gp.name}), created at {createdat_text(gp) or '?'}")
-        self.stop(error=exc)
+        if not self.stop(error=exc):
+            # Another outcome won: run() raises that one and names how many others it dropped.
+            with self.lock:
+                self.nlostpanics += 1
+                if len(self.lostpanics) < LOSTPANICS_NAMED:
+                    self.lostpanics.append(f"{type(exc).__name__} in goroutine {gp.id} ({gp.name})")
 
     # --- the run loop ---
 
@@ -388,11 +404,12 @@ class Sched:
 
     # --- stopping ---
 
-    def stop(self, result: Any = None, error: BaseException | None = None) -> None:
-        """stop ends the runtime: the first call's outcome wins; wakes every sleeping thread."""
+    def stop(self, result: Any = None, error: BaseException | None = None) -> bool:
+        """stop ends the runtime: the first call's outcome wins (True for that call); wakes every
+        sleeping thread."""
         with self.lock:
             if self.stopping:
-                return
+                return False
             self.stopping = True
             self.result = result
             self.error = error
@@ -415,3 +432,4 @@ class Sched:
         self.netpoll.backend.mbreak()
         self.sysmon.wake()
         self.done.set()
+        return True

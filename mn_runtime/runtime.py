@@ -209,10 +209,23 @@ def _run(
             finally:
                 _sched.cur = None
                 _interrupt.end()
+                # The scheduler's parts point back at it (a cycle only the collector frees): keep
+                # no G in it, so main's G and what it references go by reference counting.
+                sched.maing = None
     err = interrupted if interrupted is not None else sched.error
+    if err is not None and sched.nlostpanics:
+        err.add_note(_lostpanics_note(sched))
     if err is not None and not settings.fulltb:
         _tbfold.fold(err)
     return sched.result, err
+
+
+def _lostpanics_note(sched: Sched) -> str:
+    """_lostpanics_note: the note naming the goroutine errors that came after the one run() raises."""
+    n = sched.nlostpanics
+    named = "; ".join(sched.lostpanics)
+    more = f"; and {n - len(sched.lostpanics)} more" if n > len(sched.lostpanics) else ""
+    return f"{n} other goroutine{'s' if n != 1 else ''} raised after this one ended the run: {named}{more}"
 
 
 def _shutdown(sched: Sched, interrupted: KeyboardInterrupt | None) -> KeyboardInterrupt | None:

@@ -1,0 +1,401 @@
+"""CPU-mixed work past one interpreter, and the cost of waiting on a future; medians of interleaved runs.
+
+    python -m stress.bench_offload [--runs 3] [--jobs 64] [--cpu-ms 10] [--rounds 20000]
+
+Part 1, CPU-mixed jobs: each job is a pure-Python computation of about --cpu-ms (calibrated here,
+now, on this interpreter), a 1 ms sleep and one loopback round trip (connect, 64 bytes there and
+back) to an echo server in a subprocess. Contenders, each timed in turn within one pass, `--runs`
+passes, median per contender:
+  sequential             one job after another, blocking calls
+  mn offload procs=1/2   the jobs as goroutines; the computation in mn.offload (the runtime's
+                         spawn process pool, default_workers() processes), sleep and round trip
+                         on the runtime
+  mn goroutines procs=2  the jobs as goroutines with the computation inline (parallel only on
+                         the free-threaded build; under the GIL it shows what the GIL costs)
+  asyncio + PPE          the jobs as asyncio tasks, the computation in loop.run_in_executor with
+                         a ProcessPoolExecutor of as many 'spawn' workers
+  multiprocessing.Pool   whole jobs (computation, sleep, blocking round trip) in Pool.map over as
+                         many 'spawn' processes, no event loop
+Process pools are started and warmed (every worker running) before the clock starts: the figures
+are the steady state of a long-lived program; the mn pool's first-use cost is printed apart.
+
+Part 2, wait_future itself: round trips per second of a trivial concurrent.futures.Future that a
+plain thread completes (the goroutine makes the future, hands it to the thread over a
+queue.SimpleQueue and waits): mn.wait_future (with and without a cancelable context) against
+asyncio.wrap_future on a loop, and a plain thread blocking in Future.result(); and mn.aio of an
+empty coroutine against asyncio.run_coroutine_threadsafe from a thread.
+
+Prints markdown tables (docs/benchmarks.md keeps a copy). Nothing is hard-coded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures as cf
+import multiprocessing
+import os
+import queue
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import mn_runtime as mn
+from mn_runtime import context as mnctx
+from mn_runtime import future as mnfuture
+
+MSG = b"x" * 64
+HOST = "127.0.0.1"
+
+_ECHO = r"""
+import socket, sys, threading
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", 0))
+ls.listen(1024)
+print(ls.getsockname()[1], flush=True)
+def serve(c):
+    with c:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                return
+            c.sendall(d)
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+
+def start_echo() -> tuple[subprocess.Popen[str], int]:
+    p = subprocess.Popen([sys.executable, "-c", _ECHO], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    return p, int(p.stdout.readline())
+
+
+# --- the job's parts (module level: the process pools import them by name) ---
+
+
+def cpu(n: int) -> int:
+    x = 0
+    for i in range(n):
+        x += i * i % 7
+    return x
+
+
+def calibrate(ms: float) -> int:
+    n = 50_000
+    best = min(_timed(cpu, n) for _ in range(5))
+    return max(1000, int(n * ms / 1000 / best))
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> float:
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def blocking_round_trip(port: int) -> None:
+    with socket.create_connection((HOST, port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(MSG)
+        got = 0
+        while got < len(MSG):
+            d = s.recv(len(MSG) - got)
+            if not d:
+                raise ConnectionError("echo server closed the connection")
+            got += len(d)
+
+
+def whole_job(n: int, port: int) -> int:
+    r = cpu(n)
+    time.sleep(0.001)
+    blocking_round_trip(port)
+    return r
+
+
+def warm(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+# --- part 1 contenders: each returns the seconds its jobs took ---
+
+
+def run_sequential(jobs: int, n: int, port: int) -> float:
+    t = time.perf_counter()
+    for _ in range(jobs):
+        whole_job(n, port)
+    return time.perf_counter() - t
+
+
+async def _mn_round_trip(port: int) -> None:
+    c = await mn.net.dial("tcp", f"{HOST}:{port}")
+    with c:
+        await c.write(MSG)
+        got = 0
+        while got < len(MSG):
+            d = await c.read(len(MSG) - got)
+            if not d:
+                raise ConnectionError("echo server closed the connection")
+            got += len(d)
+
+
+def run_mn(jobs: int, n: int, port: int, procs: int, offload: bool) -> tuple[float, float]:
+    """run_mn: (seconds for the jobs, seconds the pool took to start and warm) in one mn.run."""
+
+    async def job() -> None:
+        if offload:
+            await mn.offload(cpu, n)
+        else:
+            cpu(n)
+        await mn.sleep(0.001)
+        await _mn_round_trip(port)
+
+    async def main() -> tuple[float, float]:
+        warmup = 0.0
+        if offload:
+            t = time.perf_counter()
+            ws = [mn.go(mn.offload, warm, 0.3) for _ in range(mnfuture.default_workers())]
+            pids = {await g.join() for g in ws}
+            assert len(pids) == mnfuture.default_workers(), pids
+            warmup = time.perf_counter() - t - 0.3
+        t = time.perf_counter()
+        gs = [mn.go(job) for _ in range(jobs)]
+        for g in gs:
+            await g.join()
+        return time.perf_counter() - t, warmup
+
+    return mn.run(main, procs=procs)
+
+
+def _spawn() -> Any:
+    return multiprocessing.get_context("spawn")
+
+
+def run_asyncio(jobs: int, n: int, port: int, workers: int) -> float:
+    async def job(loop: asyncio.AbstractEventLoop, ex: cf.Executor) -> None:
+        await loop.run_in_executor(ex, cpu, n)
+        await asyncio.sleep(0.001)
+        r, w = await asyncio.open_connection(HOST, port)
+        w.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        w.write(MSG)
+        await r.readexactly(len(MSG))
+        w.close()
+        await w.wait_closed()
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        with cf.ProcessPoolExecutor(workers, mp_context=_spawn()) as ex:
+            pids = await asyncio.gather(*(loop.run_in_executor(ex, warm, 0.3) for _ in range(workers)))
+            assert len(set(pids)) == workers, pids
+            t = time.perf_counter()
+            await asyncio.gather(*(job(loop, ex) for _ in range(jobs)))
+            return time.perf_counter() - t
+
+    return asyncio.run(main())
+
+
+def run_mp_pool(jobs: int, n: int, port: int, workers: int) -> float:
+    with _spawn().Pool(workers) as pool:
+        pool.map(warm, [0.05] * workers, chunksize=1)
+        t = time.perf_counter()
+        pool.starmap(whole_job, [(n, port)] * jobs, chunksize=1)
+        return time.perf_counter() - t
+
+
+def part1(runs: int, jobs: int, cpu_ms: float) -> None:
+    workers = mnfuture.default_workers()
+    n = calibrate(cpu_ms)
+    job_ms = min(_timed(cpu, n) for _ in range(3)) * 1000
+    echo, port = start_echo()
+    ft = not getattr(sys, "_is_gil_enabled", lambda: True)()
+    contenders: dict[str, Callable[[], float]] = {
+        "sequential": lambda: run_sequential(jobs, n, port),
+        "mn offload, procs=1": lambda: _keep_warmup(run_mn(jobs, n, port, 1, True), "procs=1"),
+        "mn offload, procs=2": lambda: _keep_warmup(run_mn(jobs, n, port, 2, True), "procs=2"),
+        "mn goroutines (CPU inline), procs=2": lambda: run_mn(jobs, n, port, 2, False)[0],
+        "asyncio + run_in_executor(ProcessPoolExecutor)": lambda: run_asyncio(jobs, n, port, workers),
+        "multiprocessing.Pool alone": lambda: run_mp_pool(jobs, n, port, workers),
+    }
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    try:
+        for _ in range(runs):
+            for name, fn in contenders.items():
+                times[name].append(fn())
+    finally:
+        echo.kill()
+        echo.wait()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    seq = med["sequential"]
+    aio = med["asyncio + run_in_executor(ProcessPoolExecutor)"]
+    print(
+        f"\nCPU-mixed: {jobs} jobs of {job_ms:.1f} ms pure Python (cpu({n})) + 1 ms sleep + a loopback round trip;"
+        f" {workers} pool workers; {'free-threaded' if ft else 'GIL'} build; median of {runs}\n"
+    )
+    print("| contender | seconds | vs sequential | vs asyncio + PPE | runs (s) |")
+    print("|---|---|---|---|---|")
+    for k, v in med.items():
+        runs_s = " ".join(f"{x:.3f}" for x in times[k])
+        print(f"| {k} | {v:.3f} | {seq / v:.2f}x | {aio / v:.2f}x | {runs_s} |")
+    if _warmups:
+        print(
+            f"\nmn pool first use (spawn {workers} workers, minus the 0.3 s warm-up sleep): "
+            + ", ".join(f"{k} median {statistics.median(v):.2f} s" for k, v in _warmups.items())
+        )
+
+
+_warmups: dict[str, list[float]] = {}
+
+
+def _keep_warmup(r: tuple[float, float], key: str) -> float:
+    _warmups.setdefault(key, []).append(r[1])
+    return r[0]
+
+
+# --- part 2: the cost of one wait ---
+
+
+def _completer(q: queue.SimpleQueue[cf.Future[int] | None]) -> None:
+    while True:
+        f = q.get()
+        if f is None:
+            return
+        f.set_result(1)
+
+
+def _with_completer(body: Callable[[queue.SimpleQueue[Any]], float]) -> float:
+    q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    t = threading.Thread(target=_completer, args=(q,))
+    t.start()
+    try:
+        return body(q)
+    finally:
+        q.put(None)
+        t.join()
+
+
+def mn_wait_rate(rounds: int, with_ctx: bool) -> float:
+    def body(q: queue.SimpleQueue[Any]) -> float:
+        async def main() -> float:
+            ctx, cancel = mnctx.with_cancel(mnctx.background()) if with_ctx else (None, None)
+            t = time.perf_counter()
+            for _ in range(rounds):
+                f: cf.Future[int] = cf.Future()
+                q.put(f)
+                await mn.wait_future(f, ctx)
+            dt = time.perf_counter() - t
+            if cancel is not None:
+                cancel()
+            return rounds / dt
+
+        return mn.run(main, procs=1)
+
+    return _with_completer(body)
+
+
+def asyncio_wrap_rate(rounds: int) -> float:
+    def body(q: queue.SimpleQueue[Any]) -> float:
+        async def main() -> float:
+            t = time.perf_counter()
+            for _ in range(rounds):
+                f: cf.Future[int] = cf.Future()
+                q.put(f)
+                await asyncio.wrap_future(f)
+            return rounds / (time.perf_counter() - t)
+
+        return asyncio.run(main())
+
+    return _with_completer(body)
+
+
+def thread_result_rate(rounds: int) -> float:
+    def body(q: queue.SimpleQueue[Any]) -> float:
+        t = time.perf_counter()
+        for _ in range(rounds):
+            f: cf.Future[int] = cf.Future()
+            q.put(f)
+            f.result()
+        return rounds / (time.perf_counter() - t)
+
+    return _with_completer(body)
+
+
+async def _nop() -> int:
+    return 1
+
+
+def mn_aio_rate(rounds: int) -> float:
+    async def main() -> float:
+        await mn.aio(_nop())  # start the loop thread outside the clock
+        t = time.perf_counter()
+        for _ in range(rounds):
+            await mn.aio(_nop())
+        return rounds / (time.perf_counter() - t)
+
+    return mn.run(main, procs=1)
+
+
+def thread_rcts_rate(rounds: int) -> float:
+    loop = asyncio.new_event_loop()
+    th = threading.Thread(target=loop.run_forever)
+    th.start()
+    try:
+        t = time.perf_counter()
+        for _ in range(rounds):
+            asyncio.run_coroutine_threadsafe(_nop(), loop).result()
+        return rounds / (time.perf_counter() - t)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        th.join()
+        loop.close()
+
+
+def part2(runs: int, rounds: int) -> None:
+    contenders: dict[str, Callable[[], float]] = {
+        "mn.wait_future(f)": lambda: mn_wait_rate(rounds, False),
+        "mn.wait_future(f, ctx)": lambda: mn_wait_rate(rounds, True),
+        "asyncio: await asyncio.wrap_future(f)": lambda: asyncio_wrap_rate(rounds),
+        "thread: f.result()": lambda: thread_result_rate(rounds),
+        "mn.aio(empty coroutine)": lambda: mn_aio_rate(rounds // 4),
+        "thread: run_coroutine_threadsafe(...).result()": lambda: thread_rcts_rate(rounds // 4),
+    }
+    rates: dict[str, list[float]] = {k: [] for k in contenders}
+    for _ in range(runs):
+        for name, fn in contenders.items():
+            rates[name].append(fn())
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    base = med["asyncio: await asyncio.wrap_future(f)"]
+    print(
+        f"\nWaiting on a future completed by another thread: {rounds} round trips"
+        f" (aio: {rounds // 4}); median of {runs}\n"
+    )
+    print("| waiter | round trips/s | vs asyncio.wrap_future | us per round trip |")
+    print("|---|---|---|---|")
+    for k, v in med.items():
+        print(f"| {k} | {v:,.0f} | {v / base:.2f}x | {1e6 / v:.1f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=64)
+    ap.add_argument("--cpu-ms", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=20000)
+    ap.add_argument("--part", choices=["1", "2", "all"], default="all")
+    a = ap.parse_args()
+    build = "free-threaded" if not getattr(sys, "_is_gil_enabled", lambda: True)() else "GIL"
+    print(f"python {sys.version.split()[0]} ({build}), {os.cpu_count()} CPUs")
+    if a.part in ("1", "all"):
+        part1(a.runs, a.jobs, a.cpu_ms)
+    if a.part in ("2", "all"):
+        part2(a.runs, a.rounds)
+
+
+if __name__ == "__main__":
+    main()

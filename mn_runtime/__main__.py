@@ -237,6 +237,8 @@ def _cmd_trace(ns: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """main runs the command line; returns the exit status."""
+    from .sweep import StressUsageError, cmd_stress
+
     args = list(sys.argv[1:] if argv is None else argv)
     prog = prog_name()
     ns = _parser(prog).parse_args(args)
@@ -244,13 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.cmd == "run":
             return _cmd_run(ns)
         if ns.cmd == "stress":
-            from .sweep import cmd_stress
-
             return cmd_stress(ns, prog)
         if ns.cmd == "demo":
             return _cmd_demo(ns, prog)
         return _cmd_trace(ns)
-    except UsageError as e:
+    except (UsageError, StressUsageError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, OSError) as e:

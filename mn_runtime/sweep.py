@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["RunResult", "Sweep", "add_stress_parser", "cmd_stress"]
+__all__ = ["RunResult", "StressUsageError", "Sweep", "add_stress_parser", "cmd_stress"]
 
 QUIT_GRACE = 5.0  # seconds a timed-out run gets to print its dump after SIGQUIT before SIGKILL
 TAIL_LINES = 40  # lines of a failed run's stderr shown as its traceback
@@ -158,8 +158,9 @@ class RunResult:
     replayed: str = ""  # with --trace: what the replay did ("failed: T", "ok", "hung")
 
 
-class UsageFailure(Exception):
-    """The script cannot run at all (no main, syntax error): reported once, not per seed."""
+class StressUsageError(Exception):
+    """A mistake in the command, or a script that cannot run at all (no main, a syntax error):
+    reported in one line, once, not per seed; exit status 2."""
 
 
 def _display_python() -> str:
@@ -288,7 +289,7 @@ class Sweep:
             res.dump = res.stderr[k:].strip() if k >= 0 else ""
             return res
         if info is not None and info.get("outcome") == "usage":
-            raise UsageFailure(str(info.get("message", "cannot run the script")))
+            raise StressUsageError(str(info.get("message", "cannot run the script")))
         if info is not None and info.get("outcome") == "error":
             res.outcome = "failed"
             res.kind = str(info.get("type", "Exception"))
@@ -339,7 +340,7 @@ class Sweep:
                 for fut in as_completed(futs):
                     try:
                         r = fut.result()
-                    except UsageFailure as e:
+                    except StressUsageError as e:
                         self.usage = str(e)
                         self._stop()
                         break
@@ -352,7 +353,8 @@ class Sweep:
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
         self.elapsed = time.monotonic() - self._started
-        self._progress(final=True)
+        if self.usage is None:
+            self._progress(final=True)
         self.results.sort(key=lambda r: (r.seed, r.procs))
         return self.results
 
@@ -467,13 +469,11 @@ def _seed_list(rs: Sequence[RunResult], most: int = 12) -> str:
 
 def cmd_stress(ns: argparse.Namespace, prog: str) -> int:
     """cmd_stress runs `stress` from the parsed command line; returns the exit status."""
-    from .__main__ import UsageError
-
     script = ns.script
     if not os.path.exists(script):
-        raise UsageError(f"{script}: no such file")
+        raise StressUsageError(f"{script}: no such file")
     if os.path.isdir(script):
-        raise UsageError(f"{script}: is a directory, not a Python script")
+        raise StressUsageError(f"{script}: is a directory, not a Python script")
     mistaken = [a for a in ns.args if a.split("=", 1)[0] in _OWN_OPTIONS]
     if mistaken:
         print(
@@ -489,7 +489,7 @@ def cmd_stress(ns: argparse.Namespace, prog: str) -> int:
         print(f"\n{prog} stress: interrupted after {len(sw.results)} runs", file=sys.stderr)
         return 130
     if sw.usage is not None:
-        raise UsageError(sw.usage)
+        raise StressUsageError(sw.usage)
     failed = [r for r in sw.results if r.outcome == "failed"]
     if ns.trace and failed:
         if not sw.quiet:

@@ -295,3 +295,21 @@ def test_virtual_clock_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("MN_CLOCK", "bogus")
     with pytest.raises(ValueError, match="MN_CLOCK"):
         mn.run(main, procs=1)
+
+
+def test_io_grace_zero_still_moves() -> None:
+    """io_grace=0: the clock jumps as soon as the poller found the fds quiet, once."""
+
+    async def main() -> float:
+        ln = mn.net.listen("tcp", "127.0.0.1:0")
+        conn = await mn.net.dial("tcp", ln.addr)
+        srv = await ln.accept()
+        srv.set_read_timeout(30.0)
+        with pytest.raises(mn.net.DeadlineExceeded):
+            await srv.read(1)
+        for x in (conn, srv, ln):
+            x.close()
+        return mn.now()
+
+    vc = mn.VirtualClock(io_grace=0)
+    assert mn.run(main, procs=2, clock=vc) == 30.0

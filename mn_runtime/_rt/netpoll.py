@@ -109,15 +109,16 @@ class Netpoller:
                     # this wait when the last P goes idle, so the decision is never stale.
                     # MN_NETPOLL_MPOLL=0: Ms never poll, so the poller always watches fds.
                     arm = self.armed = sched.npidle == sched.procs or not self.backend.mpoll
-                vc = timers.virtual
-                grace = 0.0
-                if vc is not None and arm and timers.npending and self.waiting():
-                    # Virtual time with Gs on fds: watch them for io_grace real seconds; if
-                    # nothing comes, checkdead may let the clock jump (timers.py, VirtualClock).
-                    grace = timeout = vc.io_grace
-                t0 = time.monotonic() if grace else 0.0
+                    # Virtual time with Gs on fds: when the clock asks, watch them for io_grace
+                    # real seconds; if nothing comes, checkdead may let it jump (timers.py).
+                    vc = timers.virtual
+                    watch = vc is not None and vc.take_wantquiet() and arm
+                if watch:
+                    assert vc is not None
+                    timeout = vc.io_grace
+                t0 = time.monotonic() if watch else 0.0
                 events = self.backend.wait(timeout, arm)
-                quiet = bool(grace) and not events and time.monotonic() - t0 >= grace
+                quiet = watch and not events and time.monotonic() - t0 >= (timeout or 0.0)
                 timers.awake()
                 self.nwakeups += 1
                 if sched.stopping:
@@ -129,8 +130,9 @@ class Netpoller:
                 try:
                     nfd = self.backend.collect(glist) if events else 0
                     nfdg = len(glist)  # Gs readied by fd events; timers append theirs after them
-                    # Under a VirtualClock timers fire here only when a jump asked for it.
-                    ntimers = timers.run_expired(timers.now()) if vc is None or fire else 0
+                    # Under a VirtualClock timers fire here only when a jump asked for it. The
+                    # clock's own now(): replay mode's heap notes each of its now() readings.
+                    ntimers = timers.run_expired(timers.clock.now()) if vc is None or fire else 0
                     if glist:
                         self._account(len(glist))
                         tr = sched.tracer

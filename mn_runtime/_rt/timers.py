@@ -110,7 +110,7 @@ class VirtualClock:
     (real seconds) fd events must stay away before the clock jumps while a goroutine waits on an
     fd. One run at a time may use a clock.
 
-    Locks: `_now`, `jumps` and `fire` change only under sched.lock (idle_locked, take_fire); `_now`
+    Locks: `_now`, `jumps`, `fire` and `wantquiet` change only under sched.lock; `_now`
     also only under the timer heap's lock, so a G computing a deadline from now() on a running M
     reads a value no jump can change under it (no jump happens while an M runs). Reads of `_now`
     are single attribute loads.
@@ -130,7 +130,8 @@ class VirtualClock:
         self.io_grace = float(io_grace)
         self.jumps = 0
         self.fire = False  # a jump asked the poller to fire the timers now due (under sched.lock)
-        self.inuse = False  # guarded by run()'s process-wide run lock
+        # wantquiet: idle_locked asks the poller to watch the fds for io_grace (under sched.lock).
+        self.wantquiet = False
 
     def now(self) -> float:
         """now is the virtual time in seconds."""
@@ -148,6 +149,7 @@ class VirtualClock:
             _lock.assert_held(sched.lock, "VirtualClock.idle_locked")
         np = sched.netpoll
         if not fdquiet and np.waiting():
+            self.wantquiet = True
             np.wakeup()
             return
         timers = sched.timers
@@ -160,6 +162,12 @@ class VirtualClock:
                 self.jumps += 1
         self.fire = True
         np.wakeup()
+
+    def take_wantquiet(self) -> bool:
+        """take_wantquiet (the poller; caller holds sched.lock) takes the request to watch the fds."""
+        w = self.wantquiet
+        self.wantquiet = False
+        return w
 
     def take_fire(self) -> bool:
         """take_fire (the poller; caller holds sched.lock) takes the request to fire due timers."""

@@ -158,7 +158,8 @@ def lock_stats(reset: bool = False) -> dict[str, tuple[int, int]]:
         a, c = out.get(lk.name, (0, 0))
         out[lk.name] = (a + lk.nacquire, c + lk.ncontended)
         if reset:
-            lk.nacquire = lk.ncontended = 0
+            with lk._lock:  # its holder counts under it: a reset must not race an increment
+                lk.nacquire = lk.ncontended = 0
     return out
 
 

@@ -9,7 +9,9 @@ SYSCALL  its M entered a blocking call; the M does not own it any more but may t
 
 Invariants: `status`, `runq` and `runnext` change only under `lock`; only the owning M puts Gs on
 `runq`/`runnext` (others only take, by stealing), so the owner may read emptiness without the lock.
-Counters (`schedtick`, stats) are written by the owning M only; others read them racily.
+Counters (`schedtick`, `ngrun`, `nsteal`, `nglobal`) are written by the owning M only, `nstolen` by
+thieves under this P's `lock`, and `sysmontick` and `preempt` by sysmon (the owner clears `preempt`);
+others read them racily, as hints or for stats().
 """
 
 from __future__ import annotations

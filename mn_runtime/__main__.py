@@ -254,10 +254,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, OSError) as e:
-        if _from_script(e):
+        if not _from_script(e):
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            return 2
+        print(_user_traceback(e), file=sys.stderr, end="")
+        return 1
+    except Exception as e:
+        if ns.cmd != "run":
             raise
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+        # The script's own failure: its traceback, without this command line's frames.
+        print(_user_traceback(e), file=sys.stderr, end="")
+        return 1
 
 
 def _from_script(e: BaseException) -> bool:

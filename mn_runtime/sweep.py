@@ -130,7 +130,8 @@ def add_stress_parser(sub: Any, script_args_help: str) -> argparse.ArgumentParse
     st.add_argument(
         "--trace",
         action="store_true",
-        help="replay each failing run once more, recording an execution trace (Perfetto, `trace plot`)",
+        help="replay the first failing run of each kind once more, recording an execution trace"
+        " (Perfetto, `trace plot`)",
     )
     st.add_argument("--trace-dir", default=".", metavar="DIR", help="where --trace writes its traces (default .)")
     st.add_argument("--json", metavar="F", help="also write every run's outcome to F as JSON")
@@ -211,6 +212,7 @@ class Sweep:
         self.elapsed = 0.0
         self._tty = sys.stderr.isatty()
         self._last_progress = 0.0
+        self._last_n = -1
         self._started = 0.0
 
     # --- commands ---
@@ -315,10 +317,14 @@ class Sweep:
         if self.quiet:
             return
         now = time.monotonic()
-        if not final and not self._tty and now - self._last_progress < 2.0:
-            return
-        self._last_progress = now
         n = len(self.results)
+        if not self._tty:
+            if final and n == self._last_n:
+                return  # the last line already said it
+            if not final and now - self._last_progress < 2.0:
+                return
+        self._last_progress = now
+        self._last_n = n
         total = len(self.seeds) * len(self.procs)
         failed = sum(r.outcome == "failed" for r in self.results)
         hung = sum(r.outcome == "hung" for r in self.results)
@@ -404,20 +410,21 @@ def format_report(sw: Sweep) -> str:
     span = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
     mode = "chaos" if sw.chaos else "plain runs (--no-chaos: not replayable)"
     procs = ",".join(map(str, sw.procs))
+    several = len(sw.procs) > 1
     out = [
         "",
         f"stress {shlex.join([sw.script, *sw.args])}: {len(rs)} runs ({span} x procs {procs}), {mode},"
         f" {sw.jobs} at a time, {sw.elapsed:.1f}s",
         "",
-        f"  {'outcome':<32} {'runs':>5}   seeds (procs)",
+        f"  {'outcome':<32} {'runs':>5}   {'seeds (procs)' if several else 'seeds'}",
         f"  {'passed':<32} {sum(r.outcome == 'ok' for r in rs):>5}",
     ]
     by_kind = Counter(r.kind for r in failed)
     for kind, n in by_kind.most_common():
         which = [r for r in failed if r.kind == kind]
-        out.append(f"  {'failed: ' + kind:<32} {n:>5}   {_seed_list(which)}")
+        out.append(f"  {'failed: ' + kind:<32} {n:>5}   {_seed_list(which, procs=several)}")
     if hung:
-        out.append(f"  {f'hung (over {sw.timeout:g}s)':<32} {len(hung):>5}   {_seed_list(hung)}")
+        out.append(f"  {f'hung (over {sw.timeout:g}s)':<32} {len(hung):>5}   {_seed_list(hung, procs=several)}")
     if failed:
         out += ["", "failures, each with the command that replays it:"]
         for r in failed[:LIST_MOST]:
@@ -429,7 +436,7 @@ def format_report(sw: Sweep) -> str:
         rest = failed[LIST_MOST:]
         if rest:
             out.append(f"  and {len(rest)} more, replayed by the same command with their seed and procs:")
-            out.append(f"    {_seed_list(rest, len(rest))}")
+            out.append(f"    {_seed_list(rest, len(rest), procs=several)}")
         if any(r.procs > 1 for r in failed) and sw.chaos:
             out.append("  (with procs > 1 the OS's thread scheduling also decides: a replay may need several tries)")
         for kind in by_kind:
@@ -460,8 +467,8 @@ def format_report(sw: Sweep) -> str:
     return "\n".join(out)
 
 
-def _seed_list(rs: Sequence[RunResult], most: int = 12) -> str:
-    items = [f"{r.seed}({r.procs})" for r in rs[:most]]
+def _seed_list(rs: Sequence[RunResult], most: int = 12, procs: bool = True) -> str:
+    items = [f"{r.seed}({r.procs})" if procs else str(r.seed) for r in rs[:most]]
     if len(rs) > most:
         items.append(f"... {len(rs) - most} more")
     return " ".join(items)
@@ -492,9 +499,11 @@ def cmd_stress(ns: argparse.Namespace, prog: str) -> int:
         raise StressUsageError(sw.usage)
     failed = [r for r in sw.results if r.outcome == "failed"]
     if ns.trace and failed:
+        # One replay per kind of failure: the first run that failed that way.
+        firsts = list({r.kind: r for r in reversed(failed)}.values())[::-1]
         if not sw.quiet:
-            print(f"replaying {len(failed)} failed runs with a trace ...", file=sys.stderr)
-        sw.replay_with_traces(failed, ns.trace_dir)
+            print(f"replaying {len(firsts)} failed run(s) with a trace ...", file=sys.stderr)
+        sw.replay_with_traces(firsts, ns.trace_dir)
     print(format_report(sw), flush=True)
     if ns.json:
         with open(ns.json, "w", encoding="utf-8") as f:

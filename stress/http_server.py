@@ -1,24 +1,23 @@
 """A small HTTP/1.1 keep-alive server on mn_runtime.net, for wrk/ab.
 
-    pip install -e '.[servers]'        # h11, the HTTP/1.1 parser it uses
-    python -m stress.http_server --listen 127.0.0.1:8080 --procs 2
+    python -m stress.http_server --listen 127.0.0.1:8080 --procs 2 [--parser h11]
 
 GET/HEAD / answers "hello, world"; GET /bytes/N answers N bytes (N <= 1 MiB); POST /echo echoes its
-body (Content-Length or chunked). Keep-alive and pipelining (HTTP/1.1); "Connection: close"
-honoured; HTTP/1.0 requests are answered and the connection closed (h11 does not keep HTTP/1.0
-connections alive).
+body (Content-Length or chunked). Keep-alive and pipelining (HTTP/1.1), "Connection: close"
+honoured, HTTP/1.0 closes unless it asks for keep-alive (with --parser h11, HTTP/1.0 always closes).
 
-Requests are parsed by h11 (a sans-IO HTTP/1.1 library, strict about RFC 9112), so this file is
-about connections and limits. Hostile input is contained per connection (docs/netpoller.md,
-"Servers under hostile clients"): a header block over 8 KiB gets 431, anything h11 rejects 400
-(a malformed request line or header, conflicting Content-Length headers, a missing Host), a body
-over --max-body 413, each followed by closing that connection; lines ending in a bare "\\n" are
-accepted, as RFC 9112 2.2 allows. Per connection (stress/serving.py): once --max-output response
-bytes wait to be written the server stops reading and parsing that client's pipeline until they
-are written; a write that makes no progress for --write-timeout seconds closes the connection; a
-request must arrive whole within --request-timeout seconds of its first byte (plus 1 s per
---min-rate bytes), and a client that sends nothing for --idle-timeout seconds (default 10) is
-dropped. Every client is its own goroutine, so the others keep being served.
+Requests are parsed by stress/http_parser.py, a strict incremental RFC 9112 parser, or with
+--parser h11 by h11 (pip install -e '.[servers]'); this file is about connections and limits.
+Hostile input is contained per connection (docs/netpoller.md, "Servers under hostile clients"): a
+header block over 8 KiB gets 431, a malformed request line or header, conflicting Content-Length
+headers or a missing Host 400, a body over --max-body 413, each followed by closing that
+connection; lines ending in a bare "\n" are accepted, as RFC 9112 2.2 allows. Per connection
+(stress/serving.py): once --max-output response bytes wait to be written the server stops reading
+and parsing that client's pipeline until they are written; a write that makes no progress for
+--write-timeout seconds closes the connection; a request must arrive whole within
+--request-timeout seconds of its first byte (plus 1 s per --min-rate bytes), and a client that
+sends nothing for --idle-timeout seconds (default 10) is dropped. Every client is its own
+goroutine, so the others keep being served.
 
 It prints "listening on HOST:PORT" on stdout once it accepts connections.
 """
@@ -28,6 +27,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .http_parser import HttpError, RequestParser
 from .serving import Conn, accept_loop, add_limit_options, check_limits
 
 try:
@@ -47,7 +47,10 @@ _REASONS = {
     431: b"Request Header Fields Too Large",
     505: b"HTTP Version Not Supported",
 }
-NEEDS_H11 = "stress.http_server needs the h11 package (HTTP/1.1 parsing): pip install -e '.[servers]'"
+NEEDS_H11 = "stress.http_server --parser h11 needs the h11 package: pip install -e '.[servers]'"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# A body at least this large goes out by reference, not copied into its response.
+BIG = 16 * 1024
 
 
 def route(method: bytes, target: bytes, body: bytes) -> tuple[int, bytes]:
@@ -65,6 +68,51 @@ def route(method: bytes, target: bytes, body: bytes) -> tuple[int, bytes]:
             return 405, b"method not allowed\n"
         return 200, body
     return 404, b"not found\n"
+
+
+def response(status: int, body: bytes, keep: bool, head: bool = False) -> bytes | list[bytes]:
+    hdr = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\nContent-Type: text/plain\r\nConnection: %s\r\n\r\n" % (
+        status,
+        _REASONS[status],
+        len(body),
+        b"keep-alive" if keep else b"close",
+    )
+    if head or not body:
+        return hdr
+    if len(body) >= BIG:
+        return [hdr, body]
+    return hdr + body
+
+
+async def serve_conn(c: object, opts: argparse.Namespace) -> None:
+    """serve_conn serves one connection with stress/http_parser.py."""
+    conn = Conn(c, opts)
+    p = RequestParser(MAX_HEADER, opts.max_body)
+    out = conn.out
+    with conn.c:
+        while True:
+            try:
+                while (req := p.next()) is not None:
+                    status, body = route(req.method, req.target, req.body)
+                    out.add(response(status, body, req.keep_alive, req.method == b"HEAD"))
+                    if not req.keep_alive:
+                        await conn.flush()
+                        return
+                    if out.full and not await conn.flush():
+                        return
+                if p.expects_continue:
+                    out.add(CONTINUE)
+                    p.expects_continue = False
+            except HttpError as e:
+                out.add(response(e.status, str(e).encode() + b"\n", False))
+                await conn.flush()
+                return
+            if not await conn.flush():
+                return
+            d = await conn.read(p.partial, p.requests)
+            if not d:
+                return
+            p.feed(d)
 
 
 def respond(hc: Any, conn: Conn, status: int, body: bytes, head: bool = False, close: bool = False) -> None:
@@ -85,7 +133,8 @@ def header_bytes(req: Any) -> int:
     return len(req.method) + len(req.target) + 12 + sum(len(k) + len(v) + 4 for k, v in req.headers.raw_items())
 
 
-async def serve_conn(c: object, opts: argparse.Namespace) -> None:
+async def serve_conn_h11(c: object, opts: argparse.Namespace) -> None:
+    """serve_conn_h11 serves one connection with h11 (--parser h11)."""
     conn = Conn(c, opts)
     hc = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER)
     req: Any = None
@@ -125,7 +174,7 @@ async def serve_conn(c: object, opts: argparse.Namespace) -> None:
                     await conn.flush()
                     return
                 if hc.they_are_waiting_for_100_continue:
-                    conn.out.add(hc.send(h11.InformationalResponse(status_code=100, headers=[])))
+                    conn.out.add(hc.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
             elif t is h11.Data:
                 body += ev.data
                 if len(body) > opts.max_body:  # a chunked body has no length up front
@@ -149,13 +198,19 @@ async def serve_conn(c: object, opts: argparse.Namespace) -> None:
 
 
 async def serve(opts: argparse.Namespace) -> None:
-    await accept_loop(opts.listen, serve_conn, opts)
+    await accept_loop(opts.listen, serve_conn_h11 if opts.parser == "h11" else serve_conn, opts)
 
 
 def options(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m stress.http_server", description=__doc__.splitlines()[0])
     ap.add_argument("--listen", default="127.0.0.1:8080", help="host:port (default %(default)s; port 0 picks one)")
     ap.add_argument("--procs", type=int, default=None, help="mn_runtime Ps (default: CPU count)")
+    ap.add_argument(
+        "--parser",
+        choices=("builtin", "h11"),
+        default="builtin",
+        help="stress/http_parser.py (default), or h11 (the optional extra 'servers')",
+    )
     ap.add_argument("--max-body", type=int, default=1 << 20, help="largest request body, bytes (default 1 MiB)")
     add_limit_options(ap, idle=10.0, request=10.0)
     opts = ap.parse_args(argv)
@@ -169,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     import mn_runtime as mn
 
     opts = options(argv)
-    if h11 is None:
+    if opts.parser == "h11" and h11 is None:
         raise SystemExit(NEEDS_H11)
     try:
         mn.run(serve, opts, procs=opts.procs)

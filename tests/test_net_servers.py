@@ -20,10 +20,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(module: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+def start(module: str, *args: str, code: str | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """start runs `python -m module` (or `python -c code`, code running that module's main) with
+    --listen 127.0.0.1:0 and args; returns the process and the port it printed."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     p = subprocess.Popen(
-        [sys.executable, "-m", module, "--listen", "127.0.0.1:0", *args],
+        [sys.executable, *(("-c", code) if code else ("-m", module)), "--listen", "127.0.0.1:0", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

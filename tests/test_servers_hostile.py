@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from stress.http_parser import HttpError, RequestParser
 from stress.resp_parser import ProtocolError, RespParser, parse_int64, split_args
 from tests.test_net_servers import closed_by_peer, connect, recv_until, start, stop
 
@@ -24,7 +25,7 @@ MiB = 1 << 20
 
 
 def needs_h11() -> None:
-    pytest.importorskip("h11", reason="the HTTP server parses with h11: pip install -e '.[servers]'")
+    pytest.importorskip("h11", reason="h11 not installed (the optional extra 'servers': pip install -e '.[servers]')")
 
 
 def server(module: str, *args: str) -> Iterator[tuple[int, psutil.Process]]:
@@ -43,10 +44,15 @@ def resp() -> Iterator[tuple[int, psutil.Process]]:
     )
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[tuple[int, psutil.Process]]:
-    needs_h11()
-    yield from server("stress.http_server", "--idle-timeout", "30", "--request-timeout", "1", "--write-timeout", "1")
+@pytest.fixture(scope="module", params=["builtin", "h11"])
+def http(request: pytest.FixtureRequest) -> Iterator[tuple[int, psutil.Process]]:
+    """The HTTP server with each of its parsers (stress/http_parser.py, h11)."""
+    if request.param == "h11":
+        needs_h11()
+    yield from server(
+        "stress.http_server",
+        *("--parser", request.param, "--idle-timeout", "30", "--request-timeout", "1", "--write-timeout", "1"),
+    )
 
 
 def serves(port: int, ping: bytes, pong: bytes) -> bool:
@@ -374,6 +380,90 @@ def test_resp_slowloris_is_cut_off_by_the_request_timeout(resp: tuple[int, psuti
 # --- HTTP ---
 
 
+def parse_all(data: bytes, step: int) -> list[object]:
+    p = RequestParser(max_header=8192, max_body=MiB)
+    got: list[object] = []
+    try:
+        for i in range(0, len(data), step):
+            p.feed(data[i : i + step])
+            while (r := p.next()) is not None:
+                got.append((r.method, r.target, r.keep_alive, r.body))
+    except HttpError as e:
+        got.append((e.status, str(e)))
+    return got
+
+
+H = b"Host: x\r\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "want"),
+    [
+        (b"GET / HTTP/1.1\r\n" + H + b"\r\n", [(b"GET", b"/", True, b"")]),
+        (
+            b"GET / HTTP/1.1\nHost: x\n\nGET /a HTTP/1.1\r\nHost: x\n\r\n",
+            [(b"GET", b"/", True, b""), (b"GET", b"/a", True, b"")],
+        ),
+        (b"\r\nGET / HTTP/1.0\r\n\r\n", [(b"GET", b"/", False, b"")]),  # an empty line first is skipped
+        (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", [(b"GET", b"/", True, b"")]),
+        (b"GET / HTTP/1.1\r\n" + H + b"Connection: foo, close\r\n\r\n", [(b"GET", b"/", False, b"")]),
+        (
+            b"POST /e HTTP/1.1\r\n" + H + b"Content-Length: 4\r\nContent-Length: 5\r\n\r\nhello",
+            [(400, "conflicting Content-Length headers")],
+        ),
+        (
+            b"POST /e HTTP/1.1\r\n" + H + b"Content-Length: 4, 5\r\n\r\nhello",
+            [(400, "conflicting Content-Length headers")],
+        ),
+        (
+            b"POST /e HTTP/1.1\r\n" + H + b"Content-Length: 4\r\nContent-Length: 4\r\n\r\nping",
+            [(b"POST", b"/e", True, b"ping")],
+        ),
+        (b"POST /e HTTP/1.1\r\n" + H + b"Content-Length: +4\r\n\r\nping", [(400, "bad Content-Length")]),
+        (b"POST /e HTTP/1.1\r\n" + H + b"Content-Length: 99999999\r\n\r\n", [(413, "request body too large")]),
+        (
+            b"POST /e HTTP/1.1\r\n"
+            + H
+            + b"Transfer-Encoding: chunked\r\n\r\n4;a=b\r\nping\r\n3\n-ok\n0\r\nT: 1\r\n\r\n",
+            [(b"POST", b"/e", True, b"ping-ok")],
+        ),
+        (
+            b"POST /e HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            [(400, "both Content-Length and Transfer-Encoding")],
+        ),
+        (
+            b"POST /e HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n",
+            [(501, "only the chunked transfer coding is supported")],
+        ),
+        (
+            b"POST /e HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            [(400, "Transfer-Encoding in an HTTP/1.0 request")],
+        ),
+        (
+            b"POST /e HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n0x4\r\nping\r\n0\r\n\r\n",
+            [(400, "bad chunk size line")],
+        ),
+        (
+            b"POST /e HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n4\r\npingXX",
+            [(400, "chunk not followed by a line end")],
+        ),
+        (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", [(400, "malformed header line")]),
+        (b"GET / HTTP/1.1\r\n" + H + b" folded\r\n\r\n", [(400, "folded header line (obs-fold)")]),
+        (b"GET / HTTP/1.1\r\n\r\n", [(400, "missing Host header")]),
+        (b"GET / HTTP/1.1\r\n" + H + H + b"\r\n", [(400, "more than one Host header")]),
+        (b"GET / HTTP/2.0\r\n\r\n", [(505, "HTTP version not supported")]),
+        (b"GET  / HTTP/1.1\r\n" + H + b"\r\n", [(400, "malformed request line")]),
+        (b"GET / HTTP/1.1\r\nHost: x\rY\r\n\r\n", [(400, "bare CR in the request head")]),
+        (b"GET / HTTP/1.1\r\nHost: x\x00\r\n\r\n", [(400, "control character in a header value")]),
+        (b"GET / HTTP/1.1\r\n" + H + b"X: " + b"a" * 9000 + b"\r\n\r\n", [(431, "request header block too large")]),
+        (b"GET / HTTP/1.1\r\n" + H + b"X: " + b"a" * 9000, [(431, "request header block too large")]),
+    ],
+)
+def test_http_parser_is_strict(data: bytes, want: list[object]) -> None:
+    for step in (len(data), 1, 7):  # whole, byte by byte, and in odd pieces: the same result
+        assert parse_all(data, step) == want, step
+
+
 def http_get(path: bytes) -> bytes:
     return b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -399,6 +489,16 @@ def test_http_bare_lf_requests_are_answered(http: tuple[int, psutil.Process]) ->
     s.sendall(b"GET / HTTP/1.1\nHost: x\n\nGET /bytes/3 HTTP/1.1\nHost: x\n\n")
     got = recv_until(s, lambda b: b.endswith(b"xxx"))
     assert got.count(b"HTTP/1.1 200 OK") == 2 and b"hello, world\n" in got, got
+    s.close()
+
+
+def test_http_expect_100_continue(http: tuple[int, psutil.Process]) -> None:
+    port, _ = http
+    s = connect(port)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+    assert recv_until(s, lambda b: b"\r\n\r\n" in b).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+    s.sendall(b"ping")
+    assert recv_until(s, lambda b: b.endswith(b"ping")).count(b"HTTP/1.1 200 OK") == 1
     s.close()
 
 
@@ -440,9 +540,17 @@ def test_http_slowloris_is_cut_off_by_the_request_timeout(http: tuple[int, psuti
 
 
 def test_http_server_without_h11_says_what_to_install() -> None:
+    """Without h11 the server runs with its own parser, and --parser h11 says what to install."""
     code = (
-        "import sys; sys.modules['h11'] = None; from stress.http_server import main; main(['--listen', '127.0.0.1:0'])"
+        "import sys; sys.modules['h11'] = None; "
+        "from stress.http_server import main; main(['--listen', '127.0.0.1:0', '--parser', 'h11'])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "needs the h11 package" in out.stderr and "pip install -e '.[servers]'" in out.stderr, out.stderr
+    code = "import sys; sys.modules['h11'] = None; from stress.http_server import main; main(sys.argv[1:])"
+    p, port = start("stress.http_server", code=code)
+    try:
+        assert serves(port, http_get(b"/"), b"hello, world\n")
+    finally:
+        stop(p)

@@ -155,7 +155,7 @@ def _state() -> _RunState:
 class _Wait:
     """_Wait is one park of one G on one future; its state machine is in the module docstring."""
 
-    __slots__ = ("__weakref__", "fut", "gp", "hook", "lock", "st", "state", "why")
+    __slots__ = ("fut", "gp", "hook", "lock", "st", "state", "why")
 
     def __init__(self, st: _RunState, fut: Any, cc: Context | None) -> None:
         self.st = st

@@ -301,7 +301,8 @@ def setdeadline(pd: PollDesc, mode: int, deadline: float | None) -> None:
     time on the runtime's clock, or clears it (None, or NEVER or more away: timers.py). A parked
     G's timer is re-armed; a past deadline wakes it at once."""
     s = pd.sched
-    now = s.timers.now() if s is not None else time.monotonic()
+    timers = getattr(s, "timers", None)  # None without a runtime (or with a test's stand-in sched)
+    now = timers.now() if timers is not None else time.monotonic()
     if deadline is not None and deadline - now >= NEVER:
         deadline = None
     wake: list[G] = []

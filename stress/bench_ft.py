@@ -303,9 +303,9 @@ def threads_jobs(workers: int, jobs: int) -> float:
 
 
 def threads_spawn(n: int) -> float:
-    """A thread per task, started then joined; a tenth of the tasks of the others (a thread costs
-    tens of microseconds to start), reported per second all the same."""
-    n = max(100, n // 10)
+    """A thread per task, started then joined; a twentieth of the tasks of the others (starting a
+    thread costs tens of microseconds, and milliseconds on a loaded host), reported per second."""
+    n = max(100, n // 20)
     t = time.perf_counter()
     ts = [threading.Thread(target=int) for _ in range(n)]
     for th in ts:
@@ -377,18 +377,16 @@ def run_threads(workload: str, workers: int, sz: dict[str, int]) -> tuple[float,
     raise NotApplicable(workload)
 
 
-def job_parts() -> tuple[Callable[[], bytes], Callable[[], int]]:
-    """job_parts: bench_core's two halves of a CPU-mixed job, imported before a peer's runtime
-    starts (not inside a fiber with a small stack). Importing bench_core imports mn_runtime, so
-    a peer's run imports it for the CPU-mixed jobs only; elsewhere the halves are stand-ins."""
-    if not _JOBS:
+def job_parts(workload: str) -> tuple[Callable[[], bytes], Callable[[], int]]:
+    """job_parts: bench_core's two halves of a CPU-mixed job, for a peer's runner to import before
+    its runtime starts (not inside a fiber on a small stack). Importing bench_core imports
+    mn_runtime, so a peer's process imports it for the CPU-mixed jobs only; the other workloads
+    get stand-ins they never call."""
+    if workload != "cpumixed":
         return bytes, int
     from .bench_core import _hash4, _pywork
 
     return _hash4, _pywork
-
-
-_JOBS: list[bool] = []  # set by one() when the measurement is the CPU-mixed jobs
 
 
 # ===================== pyroutine (pyroutine-rt) =====================
@@ -399,7 +397,7 @@ _JOBS: list[bool] = []  # set by one() when the measurement is the CPU-mixed job
 def run_pyroutine(workload: str, workers: int, sz: dict[str, int]) -> tuple[float, dict[str, Any]]:
     import pyroutine as pr
 
-    hash4, pywork = job_parts()
+    hash4, pywork = job_parts(workload)
     pr.set_max_procs(workers)
     out: dict[str, Any] = {}
 
@@ -561,7 +559,7 @@ def run_tonio(workload: str, workers: int, sz: dict[str, int]) -> tuple[float, d
     from tonio.colored.net import open_tcp_listeners, open_tcp_stream
     from tonio.colored.sync import channel
 
-    hash4, pywork = job_parts()
+    hash4, pywork = job_parts(workload)
     out: dict[str, Any] = {}
 
     async def pure(imbalanced: bool) -> None:
@@ -709,7 +707,7 @@ def run_runloom(workload: str, workers: int, sz: dict[str, int]) -> tuple[float,
     import runloom
     import runloom.sync as rsync
 
-    hash4, pywork = job_parts()
+    hash4, pywork = job_parts(workload)
     out: dict[str, Any] = {}
 
     def pure(imbalanced: bool) -> None:
@@ -920,8 +918,6 @@ def one(impl: str, workload: str, workers: int, sz: dict[str, int]) -> dict[str,
         import mn_runtime  # noqa: F401
     elif impl in PYPI:
         importlib.import_module(impl)
-    if workload == "cpumixed":
-        _JOBS.append(True)
     gil_import = gil_enabled()
     value, extra = RUNNERS[impl](workload, workers, sz)
     return {"value": value, "extra": extra, "gil_import": gil_import, "gil_end": gil_enabled()}

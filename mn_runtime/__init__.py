@@ -30,7 +30,7 @@ from .runtime import (
 )
 from .select import Recv, Send, select
 from .sync import Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup
-from .time import Ticker, Timer, VirtualClock, after, now, since, tick, until
+from .time import Ticker, Timer, VirtualClock, after, after_func, now, since, tick, until
 
 __all__ = [
     "Chan",
@@ -50,6 +50,7 @@ __all__ = [
     "VirtualClock",
     "WaitGroup",
     "after",
+    "after_func",
     "aio",
     "context",
     "current",

@@ -32,10 +32,11 @@ import os
 import threading
 import time as _time
 import types
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._rt import sched as _sched
+from ._rt.corofn import is_coroutine_function
 from ._rt.g import G, WaitReason
 from ._rt.park import goready
 from ._rt.sched import Sched
@@ -47,10 +48,12 @@ from .chan import Chan
 
 __all__ = [
     "NEVER",
+    "AfterFunc",
     "Ticker",
     "Timer",
     "VirtualClock",
     "after",
+    "after_func",
     "now",
     "since",
     "sleep",
@@ -184,13 +187,15 @@ class _ChanTimer:
 
     __slots__ = ("_lk", "_s", "_stopped", "_t", "_when", "c")
 
-    def __init__(self, what: str, seconds: float | None, period: float) -> None:
+    def __init__(
+        self, what: str, seconds: float | None, period: float, fire: Callable[[Any], None] | None = None
+    ) -> None:
         self._s = _sched_cur(what)
         self._lk = threading.Lock()
         self.c: Chan[float] = Chan(1)
         self._stopped = False
         self._when: float | None = None
-        self._t = _RtTimer(_fire, self, period)
+        self._t = _RtTimer(fire or _fire, self, period)
         with self._lk:
             self._arm(seconds, period)
 
@@ -275,6 +280,55 @@ class Ticker(_ChanTimer):
         """reset stops the ticker and restarts it with period `seconds`."""
         d = _period("Ticker.reset()", seconds)
         self._reset(d, d or 0.0)
+
+
+async def _call(fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    await fn(*args, **kwargs)
+
+
+def _fire_func(t: AfterFunc) -> None:
+    """_fire_func (where timers fire: the poller or an M) starts t's goroutine if t's current
+    arming is due and not stopped. Making the G runs no user code: _call's coroutine starts
+    when an M runs it, so a failing fn fails in its goroutine, as after go()."""
+    now = t._s.timers.now()
+    with t._lk:
+        if t._stopped or t._when is None or now < t._when:
+            return
+        t._stopped = True  # fired: stop() now reports False, reset() re-arms
+    t._s.newproc(_call(t._fn, t._args, t._kwargs), t._name, None, "after_func")
+
+
+class AfterFunc(_ChanTimer):
+    """AfterFunc(seconds, fn, *args, **kwargs): starts `fn(*args, **kwargs)` (an async function)
+    as a new goroutine `seconds` from now, unless stopped (Go's time.AfterFunc). `c` is unused."""
+
+    __slots__ = ("_args", "_fn", "_kwargs", "_name")
+
+    def __init__(self, seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
+        if not is_coroutine_function(fn):
+            raise TypeError(f"after_func() needs an async function, got {type(fn).__name__}: {fn!r}")
+        d = duration("after_func()", seconds)
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._name = getattr(fn, "__qualname__", "after_func")
+        super().__init__("after_func()", d, 0.0, _fire_func)
+
+    def stop(self) -> bool:
+        """stop prevents the call: True if it was still pending, False if fn already started or
+        the timer was stopped. A goroutine already started is not stopped."""
+        return self._stop()
+
+    def reset(self, seconds: float) -> bool:
+        """reset re-arms the timer for `seconds` from now (again after it fired); True if it was
+        pending."""
+        return self._reset(duration("AfterFunc.reset()", seconds), 0.0)
+
+
+def after_func(seconds: float, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> AfterFunc:
+    """after_func starts fn(*args, **kwargs) in its own goroutine `seconds` from now and returns
+    the timer, whose stop() cancels the call (Go's time.AfterFunc)."""
+    return AfterFunc(seconds, fn, *args, **kwargs)
 
 
 def tick(seconds: float) -> Chan[float]:

@@ -319,7 +319,7 @@ def test_time_module_is_the_one_home() -> None:
     from mn_runtime import time as mntime
     from mn_runtime import timechan
 
-    for name in ("sleep", "after", "tick", "Timer", "Ticker", "now", "since", "until", "VirtualClock"):
+    for name in ("sleep", "after", "after_func", "tick", "Timer", "Ticker", "now", "since", "until", "VirtualClock"):
         assert getattr(mn, name) is getattr(mntime, name)
     assert timechan.Timer is mntime.Timer
     assert mn.runtime.sleep is mntime.sleep  # type: ignore[attr-defined]
@@ -359,3 +359,43 @@ def test_timer_callbacks_under_concurrent_stop(procs: int) -> None:
 
     mn.run(main, procs=procs)
     assert counts["stopped"] + counts["fired"] == 160
+
+
+def test_after_func(procs: int) -> None:
+    """after_func starts its function in a new goroutine when due; stop() before then prevents
+    it; reset() after it fired runs it again; a failing function fails like any goroutine."""
+
+    async def main() -> list[object]:
+        got: mn.Chan[tuple[str, float]] = mn.Chan(4)
+        t0 = mn.now()
+
+        async def report(tag: str) -> None:
+            await got.send((tag, mn.since(t0)))
+
+        t1 = mn.after_func(2.0, report, "a")
+        t2 = mn.after_func(1.0, report, tag="never")
+        assert t2.stop() is True and t2.stop() is False
+        tag, at = await got.recv()
+        assert t1.stop() is False  # already started
+        assert t1.reset(0.5) is False
+        tag2, at2 = await got.recv()
+        await mn.sleep(5.0)
+        return [tag, at, tag2, at2, got.try_recv()[2]]
+
+    assert mn.run(main, procs=procs, clock="virtual") == ["a", 2.0, "a", 2.5, False]
+
+
+def test_after_func_inputs_and_failure() -> None:
+    async def boom() -> None:
+        raise KeyError("from after_func")
+
+    async def main() -> None:
+        with pytest.raises(TypeError, match="async function"):
+            mn.after_func(1.0, print)
+        with pytest.raises(ValueError, match="NaN"):
+            mn.after_func(math.nan, boom)
+        mn.after_func(0.01, boom)
+        await mn.sleep(10.0)
+
+    with pytest.raises(KeyError, match="from after_func"):
+        mn.run(main, procs=2)

@@ -269,7 +269,7 @@ class Sweep:
                     proc.send_signal(signal.SIGQUIT)
                     _, err = proc.communicate(timeout=QUIT_GRACE)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    _kill_group(proc)
                     _, err = proc.communicate()
         finally:
             with self.lock:
@@ -370,10 +370,7 @@ class Sweep:
             self.stopping = True
             live = list(self.live)
         for proc in live:
-            try:
-                proc.kill()
-            except OSError:
-                pass
+            _kill_group(proc)
 
     def replay_with_traces(self, failures: Sequence[RunResult], trace_dir: str) -> None:
         """replay_with_traces runs each failure again with a trace recorded, and notes whether the
@@ -392,6 +389,18 @@ class Sweep:
                 else:
                     r.replayed = f"failed: {again.kind}"
                 r.trace = path if os.path.exists(path) else ""
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """_kill_group kills a run and whatever it started: each run leads its own session (and so
+    its own process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:  # already gone
+        try:
+            proc.kill()
+        except OSError:
+            pass
 
 
 def _tail(text: str, n: int) -> str:

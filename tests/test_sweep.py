@@ -8,8 +8,10 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +160,43 @@ def test_works_from_any_directory_and_notes_misplaced_options(tmp_path: Path) ->
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ok: 2 runs passed" in r.stdout
     assert "note: --seeds follow(s) prog.py, so the script gets them" in r.stderr
+
+
+def test_ctrl_c_ends_the_sweep_and_its_runs(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    prog = tmp_path / "slow.py"
+    prog.write_text(
+        "import os, sys\nimport mn_runtime as mn\n"
+        "async def main():\n"
+        "    open(os.path.join(sys.argv[1], str(os.getpid())), 'w').close()\n"
+        "    await mn.sleep(3600)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-m", "mn_runtime", "stress", "--seeds", "4", "--jobs", "2", str(prog), str(pids)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not os.listdir(pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.listdir(pids), "no run started"
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        assert time.monotonic() - t0 < 20
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 130, err
+    assert "stress: interrupted after" in err
+    for name in os.listdir(pids):
+        try:
+            os.kill(int(name), 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"run {name} still alive after the sweep ended")

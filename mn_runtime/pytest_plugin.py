@@ -106,24 +106,43 @@ def pytest_configure(config: pytest.Config) -> None:
         if v is not None and v < 0:
             raise pytest.UsageError(f"{opt} must be a non-negative integer, got {v}")
     if config.getoption("--mn-procs") is not None:
-        _parse_procs(config.getoption("--mn-procs"), "--mn-procs")
+        try:
+            _parse_procs(config.getoption("--mn-procs"), "--mn-procs")
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
 
 
 def _parse_procs(value: object, what: str) -> list[int]:
+    """_parse_procs reads procs as the marker ("2", [1, 2]) or --mn-procs ("1,2,4") gives them;
+    raises ValueError saying what is wrong."""
     if isinstance(value, str):
         try:
             value = [int(x) for x in value.split(",")]
         except ValueError:
-            raise pytest.UsageError(f"{what}: expected Ps such as 1,2,4, got {value!r}") from None
+            raise ValueError(f"{what}: expected Ps such as 1,2,4, got {value!r}") from None
     items = value if isinstance(value, (list, tuple)) else [value]
     out = []
     for n in items:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise pytest.UsageError(f"{what}: each procs value must be an int >= 1, got {n!r}")
+            raise ValueError(f"{what}: each procs value must be an int >= 1, got {n!r}")
         out.append(n)
     if not out:
-        raise pytest.UsageError(f"{what}: needs at least one procs value")
+        raise ValueError(f"{what}: needs at least one procs value")
     return out
+
+
+def _check_marker(mark: pytest.Mark, where: str) -> None:
+    """_check_marker raises ValueError for a marker keyword of the wrong type or range."""
+    if mark.args:
+        raise ValueError(f"{where}: takes keyword arguments only, got {mark.args!r}")
+    for k in ("chaos_seeds", "chaos"):
+        v = mark.kwargs.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ValueError(f"{where}: {k} must be a non-negative int, got {v!r}")
+    for k in ("timeout", "leak_timeout"):
+        v = mark.kwargs.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf")):
+            raise ValueError(f"{where}: {k} must be a positive number of seconds, got {v!r}")
 
 
 def _marker(node: Any) -> pytest.Mark | None:
@@ -150,18 +169,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if mark is None:
         return
     where = f"@pytest.mark.mn on {metafunc.definition.nodeid}"
-    if mark.args:
-        raise pytest.UsageError(f"{where}: takes keyword arguments only, got {mark.args!r}")
     procs = mark.kwargs.get("procs")
-    if procs is None:
-        opt = metafunc.config.getoption("--mn-procs")
-        values = _parse_procs(opt, "--mn-procs") if opt is not None else [_runtime._resolve_procs(None)]
-    else:
-        values = _parse_procs(procs, where + ": procs")
-    for k in ("chaos_seeds", "chaos"):
-        v = mark.kwargs.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise pytest.UsageError(f"{where}: {k} must be a non-negative int, got {v!r}")
+    try:
+        _check_marker(mark, where)
+        if procs is None:
+            opt = metafunc.config.getoption("--mn-procs")
+            values = _parse_procs(opt, "--mn-procs") if opt is not None else [_runtime._resolve_procs(None)]
+        else:
+            values = _parse_procs(procs, where + ": procs")
+    except ValueError as e:
+        pytest.fail(str(e), pytrace=False)  # a collection error of this module, not a session abort
     metafunc.parametrize("mn_procs", values, indirect=True, ids=[f"procs={n}" for n in values])
 
 
@@ -285,9 +302,7 @@ class _Watchdog:
 def _timeout(item: pytest.Item, mark: pytest.Mark) -> float | None:
     """_timeout: seconds left for this run: the marker's timeout, or a little less than what is
     left of pytest-timeout's limit, whichever ends first."""
-    own = mark.kwargs.get("timeout")
-    if own is not None and (isinstance(own, bool) or not isinstance(own, (int, float)) or not own > 0):
-        raise pytest.UsageError(f"@pytest.mark.mn on {item.nodeid}: timeout must be a positive number, got {own!r}")
+    own = mark.kwargs.get("timeout")  # checked by _check_marker
     left = None
     deadline = item.stash.get(_pt_deadline, None)
     if deadline is not None:

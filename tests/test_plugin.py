@@ -104,6 +104,41 @@ def test_mn_procs_option_and_marker_errors(pytester: pytest.Pytester) -> None:
     assert "each procs value must be an int >= 1" in r.stderr.str()
 
 
+def test_bad_marker_is_a_collection_error_not_a_session_abort(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+
+        @pytest.mark.mn(procs=[1, 0])
+        async def test_zero_procs():
+            pass
+        """,
+        test_b="""
+        import pytest
+
+        @pytest.mark.mn(chaos_seeds=-1, timeout="soon")
+        async def test_bad_seeds():
+            pass
+
+        @pytest.mark.mn(procs=1)
+        async def test_fine():
+            pass
+        """,
+        test_c="""
+        import pytest
+
+        @pytest.mark.mn(procs=1)
+        async def test_fine():
+            pass
+        """,
+    )
+    r = run(pytester, "--continue-on-collection-errors")
+    r.assert_outcomes(passed=1, errors=2)  # test_c runs; test_a and test_b are collection errors
+    err = r.stdout.str()
+    assert "test_zero_procs: procs: each procs value must be an int >= 1, got 0" in err
+    assert "chaos_seeds must be a non-negative int, got -1" in err
+
+
 def test_goroutine_exception_fails_the_test(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -228,6 +228,9 @@ class TimerHeap:
         self.clock = clock
         self.virtual = clock if isinstance(clock, VirtualClock) else None
         self.now = clock.now
+        if self.virtual is not None:
+            # A clock reused from an earlier run() keeps its time, not that run's requests.
+            self.virtual.fire = self.virtual.wantquiet = False
 
     def pending(self) -> int:
         """pending counts timers that will still fire (checkdead reads it racily under sched.lock)."""

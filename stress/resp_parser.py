@@ -168,85 +168,113 @@ class RespParser:
         """next returns the next complete command (a non-empty list of arguments), or None until
         more bytes are fed; raises ProtocolError (after which the stream cannot be resynchronised,
         and the connection should be closed)."""
+        # The state lives in locals while a command is parsed and is saved only when the command
+        # is incomplete (the common pipelined command is read in one pass, like a whole-buffer
+        # parser), so a command split across reads resumes where it stopped.
         buf = self._buf
-        while True:
-            if self._args is None:
-                pos = self._pos
-                if pos >= len(buf):
+        nbuf = len(buf)
+        pos = self._pos
+        scan = self._scan  # only the first search of a call can start past pos
+        args = self._args
+        if args is None:
+            while True:  # skip empty commands
+                if pos >= nbuf:
+                    self._pos = pos
                     return None
                 if buf[pos] != 42:  # not '*': an inline command, as typed into telnet
+                    self._pos = pos
                     args = self._inline()
                     if args is None:
                         return None
                     if args:
                         self.commands += 1
                         return args
-                    continue
-                line = self._line("too big mbulk count string")
-                if line is None:
-                    return None
-                n = parse_int64(line[1:])
-                if n is None or n > INT_MAX or n > self.max_args:
-                    raise ProtocolError("invalid multibulk length")
-                if n <= 0:  # an empty command: nothing to run (Redis does the same)
-                    self._size = 0
-                    continue
-                self._args = []
-                self._left = n
-                self._bulk = -1
-            args = self._args
-            while self._left:
-                n = self._bulk
-                if n < 0:
                     pos = self._pos
-                    if pos >= len(buf):
-                        return None
-                    if buf[pos] != 36:  # '$'
-                        raise ProtocolError(f"expected '$', got '{chr(buf[pos])}'")
-                    line = self._line("too big bulk count string")
-                    if line is None:
-                        return None
-                    n = parse_int64(line[1:])
-                    if n is None or n < 0 or n > self.max_bulk:
-                        raise ProtocolError("invalid bulk length")
-                    if self._size + n + 2 > self.max_command:
-                        raise ProtocolError(f"command larger than {self.max_command} bytes")
-                    self._bulk = n
-                pos = self._pos
-                end = pos + n
-                if len(buf) < end + 2:
+                    continue
+                end = buf.find(b"\r\n", scan if scan > pos else pos)
+                if end < 0:
+                    self._pos = pos
+                    self._incomplete_line("too big mbulk count string")
                     return None
-                if buf[end] != 13 or buf[end + 1] != 10:
-                    raise ProtocolError("expected CRLF after bulk string")
-                with memoryview(buf) as view:
+                digits = buf[pos + 1 : end]
+                if digits.isdigit() and len(digits) < 10 and (digits[0] != 48 or len(digits) == 1):
+                    left = int(digits)  # parse_int64's common case, inline
+                else:
+                    left = parse_int64(digits)
+                if left is None or left > INT_MAX or left > self.max_args:
+                    raise ProtocolError("invalid multibulk length")
+                size = end + 2 - pos
+                pos = end + 2
+                if left > 0:
+                    break
+                # an empty command (*0, *-1): nothing to run, as in Redis
+            args = []
+            bulk = -1
+        else:
+            left = self._left
+            bulk = self._bulk
+            size = self._size
+        while left:
+            if bulk < 0:
+                if pos >= nbuf:
+                    break
+                if buf[pos] != 36:  # '$'
+                    raise ProtocolError(f"expected '$', got '{chr(buf[pos])}'")
+                end = buf.find(b"\r\n", scan if scan > pos else pos)
+                if end < 0:
+                    self._pos = pos
+                    self._size = size
+                    self._incomplete_line("too big bulk count string")
+                    break
+                digits = buf[pos + 1 : end]
+                if digits.isdigit() and len(digits) < 19 and (digits[0] != 48 or len(digits) == 1):
+                    bulk = int(digits)  # parse_int64's common case, inline
+                else:
+                    bulk = parse_int64(digits)
+                if bulk is None or bulk < 0 or bulk > self.max_bulk:
+                    raise ProtocolError("invalid bulk length")
+                size += end + 2 - pos
+                if size + bulk + 2 > self.max_command:
+                    raise ProtocolError(f"command larger than {self.max_command} bytes")
+                pos = end + 2
+            end = pos + bulk
+            if end + 2 > nbuf:
+                break
+            if buf[end] != 13 or buf[end + 1] != 10:
+                raise ProtocolError("expected CRLF after bulk string")
+            if bulk < 4096:
+                args.append(bytes(buf[pos:end]))
+            else:
+                with memoryview(buf) as view:  # one copy, not two
                     args.append(view[pos:end].tobytes())
-                self._pos = self._scan = end + 2
-                self._size += n + 2
-                self._bulk = -1
-                self._left -= 1
-            self._args = None
-            self._size = 0
-            self.commands += 1
-            return args
-
-    def _line(self, too_big: str) -> bytes | None:
-        """_line consumes a line ending in \\r\\n at _pos and returns it without the ending; None if
-        it has not arrived whole yet."""
-        buf = self._buf
-        pos = self._pos
-        end = buf.find(b"\r\n", max(self._scan, pos))
-        if end < 0:
-            have = len(buf) - pos
-            if have > MAX_LINE:
-                raise ProtocolError(too_big)
-            if self._size + have > self.max_command:
-                raise ProtocolError(f"command larger than {self.max_command} bytes")
-            self._scan = len(buf) - 1  # a '\r' last may be followed by the '\n' yet to come
+            pos = end + 2
+            size += bulk + 2
+            bulk = -1
+            left -= 1
+        if left:  # incomplete: keep the place
+            self._pos = pos
+            if self._scan < pos:
+                self._scan = pos
+            self._args = args
+            self._left = left
+            self._bulk = bulk
+            self._size = size
             return None
-        line = bytes(buf[pos:end])
-        self._pos = self._scan = end + 2
-        self._size += end + 2 - pos
-        return line
+        self._pos = self._scan = pos
+        self._args = None
+        self._size = 0
+        self.commands += 1
+        return args
+
+    def _incomplete_line(self, too_big: str) -> None:
+        """_incomplete_line: the line at _pos has no end yet; it may not grow past the limits, and
+        the search for its end resumes where this one stopped."""
+        have = len(self._buf) - self._pos
+        if have > MAX_LINE:
+            raise ProtocolError(too_big)
+        if self._size + have > self.max_command:
+            raise ProtocolError(f"command larger than {self.max_command} bytes")
+        self._scan = len(self._buf) - 1  # a '\r' last may be followed by the '\n' yet to come
 
     def _inline(self) -> list[bytes] | None:
         """_inline consumes an inline command line (ending in \\n) and splits it; None if it has

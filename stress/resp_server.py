@@ -60,6 +60,7 @@ def array(items: list[bytes | None]) -> Reply:
 
 
 OK = b"+OK\r\n"
+QUIT_OK = bytes(bytearray(OK))  # QUIT's reply: the same bytes as OK, told apart by identity
 
 
 def err(msg: str) -> bytes:
@@ -204,6 +205,10 @@ def _command(s: Store, a: list[bytes]) -> bytes:
     return b"*0\r\n"
 
 
+def _quit(s: Store, a: list[bytes]) -> bytes:
+    return QUIT_OK
+
+
 def _select(s: Store, a: list[bytes]) -> bytes:
     return OK if a[1] == b"0" else err("DB index is out of range")
 
@@ -226,6 +231,7 @@ COMMANDS: dict[bytes, Callable[[Store, list[bytes]], Reply]] = {
     b"CONFIG": _config,
     b"COMMAND": _command,
     b"SELECT": _select,
+    b"QUIT": _quit,
 }
 
 
@@ -246,22 +252,34 @@ class Session:
         protocol error or QUIT queues its reply and sets closing."""
         parser = self.parser
         execute = self.store.execute
+        pieces = out.pieces  # Outbox.add, inlined: this loop runs once per command
+        size = out.size
+        cap = out.cap
         try:
             while True:
                 args = parser.next()
                 if args is None:
                     return False
-                if args[0].upper() == b"QUIT":
-                    out.add(OK)
-                    self.closing = True
-                    return False
-                out.add(execute(args))
-                if out.full:
+                reply = execute(args)
+                if type(reply) is bytes:
+                    pieces.append(reply)
+                    size += len(reply)
+                    if reply is QUIT_OK:
+                        self.closing = True
+                        return False
+                else:
+                    pieces += reply
+                    size += sum(map(len, reply))
+                if size >= cap:
                     return True
         except ProtocolError as e:
-            out.add(err(f"Protocol error: {e}"))
+            reply = err(f"Protocol error: {e}")
+            pieces.append(reply)
+            size += len(reply)
             self.closing = True
             return False
+        finally:
+            out.size = size
 
 
 # --- the mn_runtime server ---

@@ -11,7 +11,7 @@ mn.run(main, procs=4)
 
 from __future__ import annotations
 
-from . import context, net, time, trace
+from . import context, net, trace
 from .chan import Chan
 from .debug import dump_goroutines, stats
 from .errors import ChannelClosed, Deadlock
@@ -32,6 +32,8 @@ from .select import Recv, Send, select
 from .sync import Cond, Mutex, Once, RWMutex, Semaphore, WaitGroup
 from .time import Ticker, Timer, VirtualClock, after, after_func, now, since, tick, until
 
+# mn_runtime.time (everything about time) stays out of __all__: `from mn_runtime import *` must not
+# shadow the standard library's time module.
 __all__ = [
     "Chan",
     "ChannelClosed",
@@ -69,7 +71,6 @@ __all__ = [
     "stats",
     "syscall",
     "tick",
-    "time",
     "trace",
     "until",
     "wait_future",

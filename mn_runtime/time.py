@@ -5,6 +5,7 @@
     t = mn.Timer(2.0); t.stop(); t.reset(3) # a stoppable one-shot timer (t.c)
     tk = mn.Ticker(0.1); await tk.c.recv()  # a channel that ticks every 0.1 s until tk.stop()
     for_ever = mn.tick(1.0)                 # a ticker channel that is never stopped
+    mn.after_func(5.0, fn, x)               # fn(x) in a new goroutine 5 s from now (stop() cancels)
     t0 = mn.now(); ...; mn.since(t0)        # the runtime's clock, in seconds
 
 The clock. `now()` is time.monotonic() seconds, or under `mn.run(main, clock="virtual")` (or a

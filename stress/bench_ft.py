@@ -5,8 +5,8 @@
 
 Workloads (`--only` names), each at 1 and 2 workers (mn: procs=1 and procs=2):
 
-- pure: 64 Gs, each a loop of arithmetic in slices with a yield between slices (~2 s of work in all
-  at procs=1 on the 2-core development VM; `--scale` multiplies it).
+- pure: 64 Gs, each a loop of arithmetic in slices with a yield between slices (seconds of work
+  at procs=1, so that start-up does not dominate; `--scale` multiplies it).
 - imbalanced: one G creates all 64, and each computes half of its work before its first yield, then
   the rest in slices: the second P must steal unstarted Gs and started ones.
 - cpumixed: the CPU-mixed jobs of stress/bench_core.py (sha256 through a blocking-call offload, a
@@ -42,6 +42,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -54,8 +55,8 @@ PEERS = ("asyncio", "threads", "pyroutine", "mt_asyncio", "tonio", "runloom")
 PYPI = {"pyroutine": "pyroutine-rt", "mt_asyncio": "mt-asyncio", "tonio": "tonio", "runloom": "runloom"}
 
 GS = 64  # goroutines in pure and imbalanced
-WORK = 8_000  # loop iterations per slice (about 0.8 ms on the development VM)
-SLICES = 40  # slices per G: 64 x 40 x 8,000 iterations, about 2 s on one core
+WORK = 8_000  # loop iterations per slice: a slice is long next to a yield, short next to a run
+SLICES = 40  # slices per G; GS x SLICES x WORK iterations is seconds of work on one core
 FANOUT_CONSUMERS = 8
 MSG = b"x" * 64
 
@@ -178,7 +179,9 @@ def run_mn(workload: str, workers: int, sz: dict[str, int]) -> tuple[float, dict
         return r, {"per_consumer": counts}
     if workload == "select":
         return bench_chan.mn_select(sz["select"], workers), {}
-    return mn_echo(workers, sz)
+    if workload == "echo":
+        return mn_echo(workers, sz)
+    raise ValueError(f"unknown workload {workload!r}")
 
 
 # ===================== stdlib asyncio and mt_asyncio =====================
@@ -261,8 +264,10 @@ def run_aio(workload: str, workers: int, sz: dict[str, int]) -> tuple[float, dic
         return r, {"per_consumer": counts}
     if workload == "select":
         return aio_select(sz["select"]), {}
-    dt, lat = bench_net.run_asyncio(sz["clients"], sz["rounds"], False)
-    return _echo_result(dt, lat, sz)
+    if workload == "echo":
+        dt, lat = bench_net.run_asyncio(sz["clients"], sz["rounds"], False)
+        return _echo_result(dt, lat, sz)
+    raise ValueError(f"unknown workload {workload!r}")
 
 
 # ===================== plain threads =====================
@@ -869,13 +874,14 @@ class NotApplicable(Exception):
     """NotApplicable: the implementation's API has no way to express the workload."""
 
 
-# Why a workload is n/a for an implementation, or why it has a single setting (no worker knob).
+# Why a workload is n/a for an implementation (its API has no way to express it).
 NA: dict[tuple[str, str], str] = {
     ("threads", "select"): "no select over queue.Queue in the stdlib",
     ("pyroutine", "select"): "no select in pyroutine 0.1 (on its roadmap)",
     ("tonio", "select"): "tonio.select races coroutines and cancels the losers; a bounded channel's "
     "receive is not cancel-safe",
 }
+# What an implementation without a worker knob runs on (shown in its 2-worker column).
 SINGLE: dict[str, str] = {
     "asyncio": "one loop thread",
     "threads": "a thread per task",
@@ -970,7 +976,7 @@ def ratio(ours: float, theirs: float, higher_better: bool) -> float:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="interleaved rounds; each cell is their median")
-    ap.add_argument("--scale", type=float, default=1.0, help="multiply every workload's size (pure: ~2 s x scale)")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every workload's size")
     ap.add_argument("--only", default=",".join(WORKLOADS), help="workloads, comma-separated")
     ap.add_argument("--peers", default=",".join(PEERS), help="peers, comma-separated (mn_runtime always runs)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
@@ -979,14 +985,17 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     if a.one:
         impl, workload, workers, sz = a.one[0], a.one[1], int(a.one[2]), json.loads(a.one[3])
+        # The child ends with os._exit: once the figure (or the error) is out, no runtime's
+        # leftover threads or exit hooks may hold the parent up until its timeout.
         try:
             res = one(impl, workload, workers, sz)
         except NotApplicable:
             res = {"na": NA.get((impl, workload), "not supported")}
+        except BaseException:
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(1)
         print(json.dumps(res), flush=True)
-        sys.stdout.flush()
-        # Some peers leave worker threads behind that an orderly interpreter exit would wait for
-        # (or that deadlock at exit); the figure is printed, so end the child here.
         os._exit(0)
 
     if a.runs < 1:

@@ -1117,6 +1117,8 @@ def main(argv: list[str] | None = None) -> None:
         return med.get((impl, workload, w))
 
     print("\nTargets (free-threaded build, procs=2 on a 2-core machine; measured above, not asserted):")
+    if a.quick:
+        print("(--quick: the sizes are too small for these to say anything; a smoke run checks the plumbing)")
     checks: list[tuple[str, float | None, float]] = []
     for workload, target in (("pure", 1.9), ("imbalanced", 1.85)):
         m1, m2 = get("mn", workload, 1), get("mn", workload, 2)

@@ -196,14 +196,14 @@ def asyncio_select(n: int) -> float:
 
         prods = [asyncio.ensure_future(producer(q)) for q in qs]
         getters: dict[asyncio.Future[int], int] = {asyncio.ensure_future(q.get()): k for k, q in enumerate(qs)}
-        left = n // 4 * 4
+        owed = [n // 4] * 4  # items each queue still owes: its getter is re-armed until none is left
         t = time.perf_counter()
-        while left:
+        while getters:
             done, _ = await asyncio.wait(getters, return_when=asyncio.FIRST_COMPLETED)
             for f in done:
                 k = getters.pop(f)
-                left -= 1
-                if left >= len(getters) + 1:
+                owed[k] -= 1
+                if owed[k]:
                     getters[asyncio.ensure_future(qs[k].get())] = k
         r = n / (time.perf_counter() - t)
         for f in getters:

@@ -10,7 +10,6 @@ call to return, discards its result, and only then returns.
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import sys
 import threading
@@ -25,14 +24,13 @@ from ._rt import lock as _lock
 from ._rt import sched as _sched
 from ._rt import tbfold as _tbfold
 from ._rt.corofn import is_coroutine, is_coroutine_function
-from ._rt.g import G, GStatus, WaitReason, abandon
+from ._rt.g import G, GStatus, abandon
 from ._rt.idle import pidleput
-from ._rt.park import goready
 from ._rt.runq import RUNQ_SIZE
 from ._rt.sched import Sched
-from ._rt.timers import Timer
 from ._rt.tls import tls
-from ._rt.traps import gosched_trap, park_trap, syscall_trap
+from ._rt.traps import gosched_trap, syscall_trap
+from .time import VirtualClock, resolve_clock, sleep  # sleep lives with the rest of time
 
 __all__ = [
     "Goroutine",
@@ -114,6 +112,7 @@ def run(
     schedtrace: float | None = None,
     chaos: int | None = None,
     trace: str | os.PathLike[str] | None = None,
+    clock: str | VirtualClock | None = None,
 ) -> Any:
     """run main(*args) as goroutine 1 on `procs` Ps and return its result.
 
@@ -127,6 +126,9 @@ def run(
     (see mn_runtime/_rt/chaos.py). It also becomes the default seed.
     trace (default $MN_TRACE) records an execution trace to that file, written when run() ends
     (see mn_runtime.trace); $MN_DEBUG holds further settings (see mn_runtime.debug).
+    clock (default $MN_CLOCK) is "real" (time.monotonic()), or "virtual" or a VirtualClock: a clock
+    that starts at 0 and jumps to the next timer whenever every goroutine is blocked, so timers,
+    sleeps and deadlines cost no real time (mn_runtime.time; docs/stress.md, "Virtual time").
     """
     if tls.m is not None:
         raise RuntimeError("mn_runtime.run() called from inside a goroutine; start more work with mn_runtime.go()")
@@ -142,12 +144,13 @@ def run(
         chaos = _chaos.parse_seed(chaos, "chaos")
     if seed is None:
         seed = chaos if chaos is not None else int.from_bytes(os.urandom(4), "little")
+    vclock = resolve_clock(clock)
     coro = _make_coro(main, args, {}, "run")
     if not _runlock.acquire(blocking=False):
         coro.close()
         raise RuntimeError("another mn_runtime.run() is already active in this process")
     try:
-        result, err = _run(coro, procs, seed, runqsize, schedtrace, chaos, trace)
+        result, err = _run(coro, procs, seed, runqsize, schedtrace, chaos, trace, vclock)
     finally:
         _runlock.release()
     if err is not None:
@@ -164,6 +167,7 @@ def _run(
     schedtrace: float | None,
     chaos: int | None = None,
     trace: str | os.PathLike[str] | None = None,
+    vclock: VirtualClock | None = None,
 ) -> tuple[Any, BaseException | None]:
     """_run runs the scheduler until main ends, and returns (main's result, the error to raise)."""
     from . import future as _future
@@ -176,6 +180,8 @@ def _run(
         coro.close()
         raise
     sched = Sched(procs, runqcap=runqsize, seed=seed)
+    if vclock is not None:
+        sched.timers.set_clock(vclock)  # before chaos.install, which looks at it
     if chaos is not None:
         _chaos.Chaos(chaos, procs).install(sched)
     with sched.lock:
@@ -315,44 +321,6 @@ def gosched() -> Awaitable[None]:
     if tls.m is None:
         _runtime()  # raises the error that says why
     return gosched_trap()
-
-
-def _wake_sleeper(gp: G) -> None:
-    goready(gp)
-
-
-def _sleepcommit(gp: G, arg: tuple[Timer, float]) -> bool:
-    t, when = arg
-    t.arg = gp
-    s = _sched.cur
-    assert s is not None
-    s.timers.add(t, when)
-    return True
-
-
-@types.coroutine
-def _noop() -> Any:
-    return
-    yield  # pragma: no cover - makes this a generator
-
-
-def sleep(seconds: float) -> Awaitable[None]:
-    """sleep parks the goroutine for at least `seconds`; 0 yields like gosched, negative returns."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"sleep() needs a number of seconds, got {type(seconds).__name__}")
-    if math.isnan(seconds):
-        raise ValueError("sleep() got NaN seconds")
-    _runtime()
-    if seconds < 0:
-        return _noop()
-    if seconds == 0:
-        return gosched_trap()
-    import time
-
-    s = _sched.cur
-    # Replay mode reads the clock through chaos, which then knows the exact duration (chaos.py).
-    when = (time.monotonic() if s is None or s.chaos is None else s.chaos.now()) + seconds
-    return park_trap(_sleepcommit, (Timer(_wake_sleeper, None), when), WaitReason.SLEEP)
 
 
 def syscall(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:

@@ -656,8 +656,9 @@ def test_syscall_outcome_survives_losing_the_p(fails: bool) -> None:
 
 
 def test_spinning_m_does_not_spin_on_unstealable_runnext() -> None:
-    """A G in the runnext slot of a running P cannot be stolen. A spinning M must not take it for
-    stealable work and keep spinning (re-acquiring a P over and over) while the owner runs."""
+    """A G in the runnext slot of a running P is not stealable at once. A spinning M must not take
+    it for stealable work and keep spinning (re-acquiring a P over and over) while the owner runs:
+    it waits RUNNEXT_GRACE once and takes the G (runqgrab_stale), then finds nothing and sleeps."""
     from mn_runtime._rt.tracer import Tracer
 
     class CountProcStarts(Tracer):
@@ -679,10 +680,42 @@ def test_spinning_m_does_not_spin_on_unstealable_runnext() -> None:
         s.tracer = counter
         mn.go(child)  # into our P's runnext; wakep starts the other M spinning
         t = time.monotonic()
-        while time.monotonic() - t < 0.3:  # never yield: the child stays in runnext
+        while time.monotonic() - t < 0.3:  # never yield: only a thief can run the child
             pass
         s.tracer = None
         return counter.n
 
     n = mn.run(main, procs=2)
     assert n < 20, f"the idle M acquired a P {n} times while nothing was stealable"
+
+
+@pytest.mark.parametrize("nprocs", [2, 4])
+def test_new_goroutine_not_stuck_behind_busy_parent(nprocs: int, switchinterval: float) -> None:
+    """A child made by a G that then computes without awaiting sits in its P's runnext; with an
+    idle P, a thief takes it once the owner has kept it RUNNEXT_GRACE (Go's runqgrab), so it starts
+    within milliseconds, not when the parent next yields."""
+    budget = 3.0  # the parent computes until the child starts, or this long
+
+    async def child(t0: float, started: list[float]) -> None:
+        started.append(time.monotonic() - t0)
+
+    async def main() -> tuple[list[float], int]:
+        delays: list[float] = []
+        steals = 0
+        for _ in range(3):
+            started: list[float] = []  # appended by the child, read here: a list append is atomic
+            before = mn.stats()["steals"]
+            t0 = time.monotonic()
+            mn.go(child, t0, started)
+            while not started and time.monotonic() - t0 < budget:
+                pass  # no runtime call: the parent's M never looks at its runnext
+            delays.append(started[0] if started else math.inf)
+            steals += mn.stats()["steals"] - before
+            await mn.sleep(0.01)
+        return delays, steals
+
+    delays, steals = mn.run(main, procs=nprocs)
+    # The owner kept the child from starting for the whole budget before; the grace is 1 ms and
+    # the GIL's switch interval 5 ms, so 0.5 s is a margin for a loaded machine, not a target.
+    assert max(delays) < 0.5, delays
+    assert steals >= 3

@@ -6,10 +6,11 @@ code. find_runnable runs on an M that holds a P and may put the M to sleep (stop
 
 from __future__ import annotations
 
+from time import sleep as _sleep
 from typing import TYPE_CHECKING
 
 from .idle import acquirep, pidleget, pidleput, releasep, resetspinning, stopm
-from .runq import globrunqget, runqget, runqsteal, runqstealable
+from .runq import RUNNEXT_GRACE, globrunqget, runqget, runqgrab_stale, runqsteal, runqstealable
 
 if TYPE_CHECKING:
     from .g import G
@@ -160,11 +161,17 @@ def found(sched: Sched, m: M, gp: G, inherit: bool) -> tuple[G, bool]:
 
 
 def steal_work(sched: Sched, m: M, p: P) -> G | None:
-    """steal_work tries STEAL_ROUNDS times to steal from every other P, in a random order."""
+    """steal_work tries STEAL_ROUNDS times to steal from every other P, in a random order.
+
+    In the last round it notes the runnext Gs of running Ps; if it found nothing else it waits
+    RUNNEXT_GRACE once and takes one whose owner has run no other G meanwhile (runq.py: that owner
+    is busy in one G's code and the new G would wait behind it).
+    """
     allp = sched.allp
     n = len(allp)
     rng = m.rng
     tr = sched.tracer
+    stale: list[tuple[P, G, int]] = []
     for rnd in range(STEAL_ROUNDS):
         last = rnd == STEAL_ROUNDS - 1
         pos = rng.randrange(n)
@@ -179,6 +186,10 @@ def steal_work(sched: Sched, m: M, p: P) -> G | None:
             if sched.chaos is not None and sched.chaos.skip_victim():
                 continue
             if not runqstealable(victim):
+                if last and sched.chaos is None:
+                    rn = victim.runnext  # racy hint; runqgrab_stale checks under the lock
+                    if rn is not None:
+                        stale.append((victim, rn, victim.ngrun))
                 continue
             before = len(p.runq)
             gp = runqsteal(p, victim, last)
@@ -188,4 +199,14 @@ def steal_work(sched: Sched, m: M, p: P) -> G | None:
                 return gp
         if sched.runq:
             return None  # let find_runnable take it from the global queue
+    if stale:
+        _sleep(RUNNEXT_GRACE)  # the GIL is released meanwhile: the busy owner keeps computing
+        for victim, gp, ngrun in stale:
+            if sched.stopping or sched.runq:
+                return None
+            got = runqgrab_stale(p, victim, gp, ngrun)
+            if got is not None:
+                if tr is not None:
+                    tr.steal(m, p, victim, 1)
+                return got
     return None

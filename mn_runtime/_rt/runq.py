@@ -6,9 +6,13 @@ a lock standing in for Go's lock-free ring. The contracts stay Go's:
 - Only p's owner M puts on p's local queue; stealers only take (half, from the head).
 - The ring holds at most `p.runqcap` Gs (RUNQ_SIZE, 256, as Go; tests shrink it). On overflow half
   of the ring plus the new G move to the global queue in one batch (runqputslow).
-- runnext is the owner's alone while the P is RUNNING: a stealer takes it only from a P whose
-  status it has seen, under p.lock, not to be RUNNING, and the owner changes status only under
-  p.lock. So the owner puts and takes runnext without the lock; the ring always needs it.
+- runnext: only the owner puts a G there, and it may fill an EMPTY slot without the lock (goready's
+  fast path): nobody else ever writes a G into it, and a thief only empties a full one. Every
+  take (the owner's in runqget and execute, a thief's) and every replacement of a G (runqput's
+  kick) is made under p.lock, so a G leaves runnext exactly once. A thief takes runnext from a P
+  that is not RUNNING, or (Go's runqgrab) from a RUNNING one whose owner has kept the same G there
+  for RUNNEXT_GRACE while running no other G: that owner is busy in one G's Python code (it
+  computes without awaiting) and would leave the new G waiting behind it.
 - Lock order: sched.lock before p.lock; never take sched.lock while holding a p.lock, and never hold
   two p.locks at once (a steal takes from the victim under its lock, then fills its own).
 """
@@ -29,6 +33,11 @@ if TYPE_CHECKING:
 
 RUNQ_SIZE = 256
 
+# RUNNEXT_GRACE: how long a thief waits before taking runnext from a running P whose owner has not
+# moved on (Go's runqgrab sleeps 3 us; a Python owner's hand-off takes far longer than Go's, and a
+# steal between a goready and the park after it would split a ping-pong pair across threads).
+RUNNEXT_GRACE = 1e-3
+
 
 def runqput(sched: Sched, p: P, gp: G, next: bool) -> bool:
     """runqput puts gp on p's local queue (in runnext if next); only p's owner M calls it.
@@ -42,14 +51,20 @@ def runqput(sched: Sched, p: P, gp: G, next: bool) -> bool:
     if next:
         if p.status is not _RUNNING:
             raise Throw(f"runqput: P {p.id} is {p.status.name}, not held by a running M")
-        # runnext of a RUNNING P belongs to its owner alone (stealers leave it be), so no lock.
-        old = p.runnext
+        lock = p.lock
+        if p.runnext is None:  # only the owner fills an empty slot: no lock (see above)
+            p.runnext = gp
+            return False
+        lock.acquire()
+        old = p.runnext  # a thief may have taken it meanwhile
         p.runnext = gp
         if old is None:
+            lock.release()
             return False
         gp = old  # kick the old runnext to the tail of the ring
-    lock = p.lock
-    lock.acquire()  # hot path: acquire/release cost half of a with block
+    else:
+        lock = p.lock
+        lock.acquire()  # hot path: acquire/release cost half of a with block
     q = p.runq
     if len(q) < p.runqcap:
         q.append(gp)
@@ -86,14 +101,15 @@ def runqputbatch(sched: Sched, p: P, glist: list[G]) -> None:
 
 def runqget(p: P) -> tuple[G | None, bool]:
     """runqget takes the next G from p's local queue: (g, inherit_time). Only p's owner calls it."""
-    gp = p.runnext
-    if gp is not None:  # owner-only while RUNNING (see runqput)
-        p.runnext = None
-        return gp, True
-    if not p.runq:  # owner-only read: others never add
+    if p.runnext is None and not p.runq:  # owner-only reads: others never add
         return None, False
     lock = p.lock
     lock.acquire()
+    gp = p.runnext  # under the lock: a thief may take it (see above)
+    if gp is not None:
+        p.runnext = None
+        lock.release()
+        return gp, True
     gp = p.runq.popleft() if p.runq else None
     lock.release()
     return gp, False
@@ -117,7 +133,7 @@ def runqsteal(thief: P, victim: P, steal_runnext: bool) -> G | None:
     """runqsteal moves half of victim's ring to thief's (empty) ring and returns one G to run.
 
     runnext is taken only when steal_runnext is set and the victim is not running: a running
-    owner is about to run it itself (Go sleeps 3us and looks again; we leave it to the owner).
+    owner is normally about to run it itself (runqgrab_stale takes it from one that is not).
     """
     with victim.lock:
         n = len(victim.runq)
@@ -138,6 +154,19 @@ def runqsteal(thief: P, victim: P, steal_runnext: bool) -> G | None:
             if len(thief.runq) + len(batch) > thief.runqcap:
                 raise Throw(f"runqsteal: P {thief.id} ring overflows ({len(thief.runq)}+{len(batch)})")
             thief.runq.extend(batch)
+    thief.nsteal += 1
+    return gp
+
+
+def runqgrab_stale(thief: P, victim: P, gp: G, ngrun: int) -> G | None:
+    """runqgrab_stale takes gp from victim's runnext if it is still there and victim's owner has
+    run no other G since the thief saw it there with victim.ngrun == ngrun, RUNNEXT_GRACE ago
+    (Go's runqgrab: a running owner that has not taken runnext in a moment is busy)."""
+    with victim.lock:
+        if victim.runnext is not gp or victim.ngrun != ngrun or victim.status is not _RUNNING:
+            return None
+        victim.runnext = None
+        victim.nstolen += 1
     thief.nsteal += 1
     return gp
 

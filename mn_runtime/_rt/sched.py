@@ -23,7 +23,8 @@ Where an M finds work (find_runnable), in order:
   4. the network, without blocking (Go's netpoll(0)); and if this is the last running P and Gs
      wait on fds, a wait in epoll of up to 10 ms that keeps the P (Go's blocking netpoll);
   5. stealing: up to 4 rounds over all other Ps in a random order, taking half of a victim's ring
-     (its runnext only in the last round, and only from a P whose owner is not running);
+     (its runnext only in the last round, and only from a P whose owner is not running or has
+     kept that G there for RUNNEXT_GRACE while running no other G: runq.py, runqgrab_stale);
   6. nothing: release the P, sleep (stopm) until startm hands this M a P again.
 Gs readied by timers and the poller thread arrive through the global queue (injectglist), which
 also wakes idle Ms for them (and breaks an M's wait in epoll); timers' Gs go to its front.
@@ -276,6 +277,7 @@ class Sched:
             p.schedtick += 1
         tr = self.tracer
         chaos = self.chaos
+        thieves = self.procs > 1  # with one P nobody can steal runnext: no lock to take it
         while True:  # one pass per G run on this M without returning to schedule
             if gp.status is not RUNNABLE:  # casgstatus(gp, RUNNABLE, RUNNING), owner's move (g.py)
                 badgstatus(gp, RUNNABLE, RUNNING)
@@ -379,11 +381,22 @@ class Sched:
             # that takes find_runnable's common case without calling it.
             if p.preempt or chaos is not None or self.stopping:
                 return
-            gp = p.runnext  # the owner's alone while p is RUNNING (runq.py)
-            if gp is not None:
+            if p.runnext is not None:
                 if (p.schedtick % GLOBAL_POLL_TICKS == 0 or self.ntimerg) and self.runq:
                     return
+                if not thieves:
+                    gp = p.runnext
+                    p.runnext = None
+                    continue
+                # Taken under p.lock: a thief may take runnext from an owner that kept it too long
+                # (runq.py, runqgrab_stale), so read-and-clear must be one step against it.
+                lk = p.lock
+                lk.acquire()
+                gp = p.runnext
                 p.runnext = None
+                lk.release()
+                if gp is None:
+                    return
                 continue
             if not p.runq or p.schedtick % GLOBAL_POLL_TICKS == 0 or self.ntimerg:
                 return

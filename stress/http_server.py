@@ -45,6 +45,7 @@ _REASONS = {
     405: b"Method Not Allowed",
     413: b"Content Too Large",
     431: b"Request Header Fields Too Large",
+    501: b"Not Implemented",
     505: b"HTTP Version Not Supported",
 }
 NEEDS_H11 = "stress.http_server --parser h11 needs the h11 package: pip install -e '.[servers]'"

@@ -505,6 +505,12 @@ def test_http_expect_100_continue(http: tuple[int, psutil.Process]) -> None:
 def test_http_chunked_body_and_limits(http: tuple[int, psutil.Process]) -> None:
     port, _ = http
     s = connect(port)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+    got = recv_until(s, lambda b: b"\r\n\r\n" in b)
+    assert got.startswith((b"HTTP/1.1 501 ", b"HTTP/1.1 400 ")), got  # h11 answers 400
+    assert closed_by_peer(s)
+    s.close()
+    s = connect(port)
     s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nping\r\n3\r\n-ok\r\n0\r\n\r\n")
     got = recv_until(s, lambda b: b.endswith(b"ping-ok"))
     assert got.startswith(b"HTTP/1.1 200 "), got

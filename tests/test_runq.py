@@ -12,7 +12,7 @@ import pytest
 from mn_runtime._rt.g import G, GStatus, casgstatus
 from mn_runtime._rt.idle import injectglist
 from mn_runtime._rt.p import P, PStatus
-from mn_runtime._rt.runq import globrunqget, runqempty, runqget, runqput, runqsteal
+from mn_runtime._rt.runq import globrunqget, runqempty, runqget, runqgrab_stale, runqput, runqsteal
 from mn_runtime.errors import Throw
 
 
@@ -103,6 +103,26 @@ def test_steal_runnext_only_when_allowed_and_victim_not_running() -> None:
     assert runqsteal(thief, victim, False) is None  # not the last round
     g = runqsteal(thief, victim, True)
     assert g is not None and g.id == 1 and victim.runnext is None
+
+
+def test_runqgrab_stale_takes_runnext_only_from_an_owner_that_did_not_move_on() -> None:
+    """runqgrab_stale (Go's runqgrab on a running P): the thief takes the runnext G it saw only if
+    it is still there and the owner ran no other G since (ngrun unchanged)."""
+    s = FakeSched()
+    thief, victim = running(0, 16), running(1, 16)
+    g1, g2 = mkg(1), mkg(2)
+    runqput(s, victim, g1, True)
+    seen = victim.ngrun
+    victim.ngrun += 1  # the owner ran a G meanwhile: it is not stuck
+    assert runqgrab_stale(thief, victim, g1, seen) is None
+    assert victim.runnext is g1
+    seen = victim.ngrun
+    runqput(s, victim, g2, True)  # g1 kicked to the ring, g2 in runnext: not the G the thief saw
+    assert runqgrab_stale(thief, victim, g1, seen) is None
+    assert runqgrab_stale(thief, victim, g2, seen) is g2  # same G, owner did not move on
+    assert victim.runnext is None and victim.nstolen == 1 and thief.nsteal == 1
+    assert runqget(victim) == (g1, False)  # the owner finds its ring, not the stolen G
+    assert runqgrab_stale(thief, victim, g2, seen) is None  # taken once only
 
 
 def test_globrunqget_batch_is_fair_share() -> None:

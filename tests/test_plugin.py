@@ -231,7 +231,7 @@ def test_leftover_goroutines_fail_with_their_dump(pytester: pytest.Pytester) -> 
         async def test_leaks_allowed():
             mn.go(waiter, mn.Chan())
 
-        @pytest.mark.mn(procs=2)
+        @pytest.mark.mn(procs=2, leak_timeout=15)
         async def test_finishing_goroutines_are_waited_for():
             async def slow():
                 await mn.sleep(0.05)

@@ -30,6 +30,7 @@ Every operation that completes without parking checks `g.preempt` and yields if 
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from collections import deque
 from collections.abc import Coroutine, Generator
@@ -40,18 +41,30 @@ from ._rt import park as _park
 from ._rt.corofn import coroutine_function
 from ._rt.g import WaitReason
 from ._rt.park import preempt_requested
+from ._rt.snapshot import Snapshot
 from ._rt.tls import tls
 from ._rt.traps import GOSCHED_TRAP, PARK
 from ._rt.waitq import Sudog, WaitQ, acquire_sudog, release_sudog
 from .errors import ChannelClosed, Throw
 
-__all__ = ["Chan"]
+__all__ = ["Chan", "ChanStats"]
 
 T = TypeVar("T")
 
 _CHAN_SEND = WaitReason.CHAN_SEND
 _CHAN_RECEIVE = WaitReason.CHAN_RECEIVE
 _NEEDG = "a blocking channel operation needs a goroutine: call it inside mn_runtime.run(main)"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ChanStats(Snapshot):
+    """What `Chan.stats()` returns (Go's hchan fields); attributes or `s["qcount"]`."""
+
+    qcount: int  #: values buffered
+    dataqsiz: int  #: the capacity
+    sendq: int  #: sudogs on the send queue (parked senders, select cases included)
+    recvq: int  #: sudogs on the receive queue
+    closed: bool
 
 
 class Chan(Generic[T]):
@@ -85,16 +98,10 @@ class Chan(Generic[T]):
         st = " closed" if self.closed else ""
         return f"<Chan cap={self._cap} len={len(self.buf)}{st}>"
 
-    def stats(self) -> dict[str, int | bool]:
-        """stats: qcount, dataqsiz, waiting senders and receivers, closed (Go's hchan fields)."""
+    def stats(self) -> ChanStats:
+        """stats: a ChanStats snapshot (Go's hchan fields), read under the channel's lock."""
         with self.lock:
-            return {
-                "qcount": len(self.buf),
-                "dataqsiz": self._cap,
-                "sendq": self.sendq.n,
-                "recvq": self.recvq.n,
-                "closed": self.closed,
-            }
+            return ChanStats(len(self.buf), self._cap, self.sendq.n, self.recvq.n, self.closed)
 
     # --- send (Go's chansend) ---
 

@@ -31,10 +31,23 @@ from typing import Any
 from ._rt import gil as _gil
 from ._rt import sched as _sched
 from ._rt.sched import Sched
+from ._rt.snapshot import Snapshot
 from ._rt.stack import format_goroutine
 from ._rt.tracer import StatsTracer
 
-__all__ = ["DebugSettings", "dump_goroutines", "enable_metrics", "parse_mn_debug", "schedtrace_line", "stats"]
+__all__ = [
+    "DebugSettings",
+    "LatencyStats",
+    "MStats",
+    "PStats",
+    "Snapshot",
+    "Stats",
+    "dump_goroutines",
+    "enable_metrics",
+    "parse_mn_debug",
+    "schedtrace_line",
+    "stats",
+]
 
 _KNOWN = ("schedtrace", "scheddetail", "metrics", "sigdump", "lockcheck", "fulltb")
 
@@ -107,9 +120,95 @@ def _thread_cpu(ms: list[Any]) -> dict[int, float]:
     return out
 
 
-def stats() -> dict[str, Any]:
-    """stats returns a snapshot of scheduler counters (read without stopping the world, so fields
-    are each exact but may be from slightly different instants).
+@dataclass(frozen=True, eq=False)
+class LatencyStats(Snapshot):
+    """Scheduling latency (runnable -> running) in microseconds, over every schedule since
+    metrics or a trace started."""
+
+    count: int  #: schedules measured
+    mean_us: float
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    max_us: float
+    #: (upper bound in µs, count) for each non-empty bucket of the histogram
+    buckets_us: list[tuple[float, int]]
+
+
+@dataclass(frozen=True, eq=False)
+class PStats(Snapshot):
+    """One P (logical processor): its run queue now and its counters since run() began."""
+
+    id: int
+    status: str  #: "idle", "running" or "syscall"
+    runq: int  #: Gs on its local ring
+    runnext: bool  #: a G waits in its runnext slot
+    gs_run: int  #: Gs it has run (schedules, hand-offs included)
+    steals: int  #: steals it made from other Ps
+    stolen_from: int  #: Gs other Ps took from it
+    global_takes: int  #: Gs it took from the global queue
+    schedtick: int
+    syscalltick: int
+
+
+@dataclass(frozen=True, eq=False)
+class MStats(Snapshot):
+    """One M (OS thread)."""
+
+    id: int
+    gs_run: int  #: Gs it has run
+    in_syscall: bool  #: inside a blocking mn.syscall() now
+    p: int | None  #: the id of the P it holds, or None
+    busy_s: float | None  #: wall time stepping Gs (None unless metrics or a trace are on)
+    cpu_s: float | None  #: its thread's CPU time (None where psutil cannot read it)
+
+
+@dataclass(frozen=True, eq=False)
+class Stats(Snapshot):
+    """Stats: what `mn.stats()` returns, a snapshot of the scheduler's state and counters.
+
+    Read as attributes (`s.goroutines`, `s.per_p[0].runq`) or as a mapping (`s["goroutines"]`);
+    `s.to_dict()` gives plain dicts. Counters count since run() began. Each field is exact but
+    they are read without stopping the world, so they may be from slightly different instants.
+    """
+
+    goroutines: int  #: goroutines that exist now (not finished)
+    goroutines_created: int
+    procs: int  #: Ps (GOMAXPROCS)
+    gil_enabled: bool  #: False on a free-threaded build with the GIL off (Gs run in parallel)
+    idle_procs: int
+    threads: int  #: Ms (OS threads) made so far
+    idle_threads: int
+    spinning_threads: int  #: Ms looking for work to steal
+    threads_in_syscall: int
+    global_runq: int  #: Gs on the global run queue
+    runq: list[int]  #: per P: Gs on its ring plus its runnext
+    gs_run: int  #: schedules over all Ps
+    steals: int
+    global_takes: int
+    syscalls: int
+    handoffs: int  #: Ps handed to another M (a syscall ran long)
+    preempt_requests: int  #: Gs asked to yield after running over their slice
+    spinning_starts: int
+    timers_fired: int
+    timers_fired_by_ms: int  #: of timers_fired, those fired by Ms looking for work
+    timers_pending: int
+    netpoll_wakeups: int  #: times the poller thread woke with fd events
+    netpoll_batches: int
+    netpoll_injected: int  #: Gs the poller thread readied
+    netpoll_nonblocking: int  #: non-blocking polls by running Ms that found events
+    netpoll_fd_events: int  #: fd events handed to pollDescs, by whoever polled
+    #: netpoll_batch_sizes[i] counts injected batches of 2**i .. 2**(i+1)-1 Gs (the last: 128 and more)
+    netpoll_batch_sizes: list[int]
+    #: scheduling latency, measured only while metrics (MN_DEBUG=metrics=1) or a trace are on
+    latency: LatencyStats | None
+    per_p: list[PStats]
+    per_m: list[MStats]
+
+
+def stats() -> Stats:
+    """stats returns a snapshot of scheduler counters (a `Stats`; read without stopping the world,
+    so fields are each exact but may be from slightly different instants).
 
     `latency` (runnable -> running, µs: count, mean, p50, p90, p99, max, buckets) and each M's
     `busy_s` (wall time stepping Gs) are measured only while metrics are on (MN_DEBUG=metrics=1)
@@ -128,66 +227,62 @@ def stats() -> dict[str, Any]:
     tr = s.tracer
     metrics = isinstance(tr, StatsTracer)
     cpu = _thread_cpu(ms)
-    return {
-        "goroutines": len(s.allgs),
-        "goroutines_created": s.goidgen,
-        "procs": s.procs,
-        # False on a free-threaded build with the GIL off: goroutines on different Ps run in parallel
-        "gil_enabled": _gil.gil_enabled(),
-        "idle_procs": npidle,
-        "threads": len(ms),
-        "idle_threads": nmidle,
-        "spinning_threads": nmspinning,
-        "threads_in_syscall": sum(1 for m in ms if m.insyscall),
-        "global_runq": globalq,
-        "runq": [len(p.runq) + (p.runnext is not None) for p in allp],
-        "gs_run": sum(p.ngrun for p in allp),
-        "steals": sum(p.nsteal for p in allp),
-        "global_takes": sum(p.nglobal for p in allp),
-        "syscalls": sum(m.nsyscall for m in ms),
-        "handoffs": s.nhandoff,
-        "preempt_requests": s.npreempt,
-        "spinning_starts": s.nspinstart,
-        "timers_fired": s.timers.nfired,
-        # of which by Ms looking for work (find_runnable), the rest by the poller thread
-        "timers_fired_by_ms": sum(m.ntimer for m in ms),
-        "timers_pending": s.timers.pending(),
-        "netpoll_wakeups": np.nwakeups,
-        "netpoll_batches": np.nbatches,
-        "netpoll_injected": np.ninjected,
-        "netpoll_nonblocking": sum(m.nnetpoll for m in ms),
-        # fd events handed to pollDescs by whoever polled: the poller thread, an M, or sysmon.
-        "netpoll_fd_events": np.backend.nevents,
-        # batch_sizes[i] counts injected batches of 2**i .. 2**(i+1)-1 Gs (the last: 128 and more).
-        "netpoll_batch_sizes": list(np.batchsizes),
-        "latency": tr.latency().summary() if metrics else None,
-        "per_p": [
-            {
-                "id": p.id,
-                "status": p.status.name.lower(),
-                "runq": len(p.runq),
-                "runnext": p.runnext is not None,
-                "gs_run": p.ngrun,
-                "steals": p.nsteal,
-                "stolen_from": p.nstolen,
-                "global_takes": p.nglobal,
-                "schedtick": p.schedtick,
-                "syscalltick": p.syscalltick,
-            }
+    return Stats(
+        goroutines=len(s.allgs),
+        goroutines_created=s.goidgen,
+        procs=s.procs,
+        gil_enabled=_gil.gil_enabled(),
+        idle_procs=npidle,
+        threads=len(ms),
+        idle_threads=nmidle,
+        spinning_threads=nmspinning,
+        threads_in_syscall=sum(1 for m in ms if m.insyscall),
+        global_runq=globalq,
+        runq=[len(p.runq) + (p.runnext is not None) for p in allp],
+        gs_run=sum(p.ngrun for p in allp),
+        steals=sum(p.nsteal for p in allp),
+        global_takes=sum(p.nglobal for p in allp),
+        syscalls=sum(m.nsyscall for m in ms),
+        handoffs=s.nhandoff,
+        preempt_requests=s.npreempt,
+        spinning_starts=s.nspinstart,
+        timers_fired=s.timers.nfired,
+        timers_fired_by_ms=sum(m.ntimer for m in ms),
+        timers_pending=s.timers.pending(),
+        netpoll_wakeups=np.nwakeups,
+        netpoll_batches=np.nbatches,
+        netpoll_injected=np.ninjected,
+        netpoll_nonblocking=sum(m.nnetpoll for m in ms),
+        netpoll_fd_events=np.backend.nevents,
+        netpoll_batch_sizes=list(np.batchsizes),
+        latency=LatencyStats(**tr.latency().summary()) if metrics else None,
+        per_p=[
+            PStats(
+                id=p.id,
+                status=p.status.name.lower(),
+                runq=len(p.runq),
+                runnext=p.runnext is not None,
+                gs_run=p.ngrun,
+                steals=p.nsteal,
+                stolen_from=p.nstolen,
+                global_takes=p.nglobal,
+                schedtick=p.schedtick,
+                syscalltick=p.syscalltick,
+            )
             for p in allp
         ],
-        "per_m": [
-            {
-                "id": m.id,
-                "gs_run": m.ngrun,
-                "in_syscall": m.insyscall,
-                "p": m.p.id if m.p else None,
-                "busy_s": m.busy if metrics else None,
-                "cpu_s": cpu.get(m.id),
-            }
+        per_m=[
+            MStats(
+                id=m.id,
+                gs_run=m.ngrun,
+                in_syscall=m.insyscall,
+                p=m.p.id if m.p else None,
+                busy_s=m.busy if metrics else None,
+                cpu_s=cpu.get(m.id),
+            )
             for m in ms
         ],
-    }
+    )
 
 
 def enable_metrics() -> None:

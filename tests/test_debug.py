@@ -211,3 +211,29 @@ def test_sigusr1_prints_dump(capfd: pytest.CaptureFixture[str], monkeypatch: pyt
     assert "SIGUSR1: goroutine dump" in err
     assert "goroutine 2 [chan receive, " in err
     assert signal.getsignal(signal.SIGUSR1) == before
+
+
+def test_stats_is_a_typed_snapshot_that_reads_as_a_mapping() -> None:
+    """mn.stats() and Chan.stats() return typed snapshots: attributes, the old mapping access, and
+    plain dicts (JSON) from to_dict()."""
+    import json
+
+    async def main() -> tuple[Any, Any]:
+        c: mn.Chan[int] = mn.Chan(3)
+        await c.send(1)
+        return mn.stats(), c.stats()
+
+    s, cs = mn.run(main, procs=2)
+    assert isinstance(s, debug.Stats) and isinstance(s.per_p[0], debug.PStats)
+    assert s.procs == s["procs"] == 2 and len(s.per_p) == 2 and s.per_p[1].runq == s["per_p"][1]["runq"]
+    assert s.goroutines == s["goroutines"] >= 1 and s.threads >= 1 and s.steals >= 0
+    assert s.per_m[0].id == s["per_m"][0]["id"]
+    with pytest.raises(KeyError):
+        s["no_such_field"]
+    with pytest.raises(AttributeError):
+        s.procs = 3  # type: ignore[misc]  # a snapshot is read-only
+    d = s.to_dict()
+    assert type(d) is dict and type(d["per_p"][0]) is dict and set(d) == set(s)
+    json.dumps(d)
+    assert (cs.qcount, cs.dataqsiz, cs.closed) == (1, 3, False)
+    assert cs == {"qcount": 1, "dataqsiz": 3, "sendq": 0, "recvq": 0, "closed": False}

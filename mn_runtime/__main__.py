@@ -7,9 +7,10 @@
     python -m mn_runtime trace plot F -o timeline.png
     python -m mn_runtime --version
 
-The installed console script `mn-runtime` is the same command. mn_runtime's options go before
-SCRIPT: everything after the script's name is the script's own argument list (its sys.argv[1:]),
-options included, so `run prog.py --procs 2` hands `--procs 2` to prog.py.
+The installed console script `mn-runtime` is the same command. `run`'s options go before SCRIPT:
+everything after the script's name is the script's own argument list (its sys.argv[1:]), options
+included, so `run prog.py --procs 2` hands `--procs 2` to prog.py. `stress` also takes its own
+options after SCRIPT (`stress prog.py --seeds 20`), and gives the script what follows a `--`.
 
 User mistakes (a missing script, a script without `async def main()`, an unreadable trace file)
 print one line to stderr and exit with status 2, without a traceback.
@@ -85,7 +86,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog=prog,
         description="mn_runtime: a Go-like M:N runtime for Python coroutines",
-        epilog="Options go before SCRIPT: whatever follows the script's name is passed to the script.",
+        epilog="run's options go before SCRIPT: whatever follows the script's name is passed to the script."
+        " stress takes its own options before or after SCRIPT.",
     )
     ap.add_argument("--version", action="version", version=f"mn_runtime {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="{run,stress,demo,trace}")
@@ -237,9 +239,14 @@ def _cmd_trace(ns: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """main runs the command line; returns the exit status."""
-    from .sweep import StressUsageError, cmd_stress
+    from .sweep import StressUsageError, cmd_stress, hoist_options
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if "stress" in args:
+        # `stress SCRIPT [args] --seeds N` as well as `stress --seeds N SCRIPT [args]`.
+        k = args.index("stress")
+        if all(a.startswith("-") for a in args[:k]):
+            args = [*args[: k + 1], *hoist_options(args[k + 1 :])]
     prog = prog_name()
     ns = _parser(prog).parse_args(args)
     try:

@@ -53,6 +53,44 @@ _OWN_OPTIONS = (
     "--trace-dir",
     "--json",
 )
+# The options above that take a value (as the next word, or after "=").
+_VALUED = frozenset({"--seeds", "--seed-start", "--procs", "--timeout", "--jobs", "--trace-dir", "--json"})
+
+
+def hoist_options(words: Sequence[str]) -> list[str]:
+    """hoist_options rewrites the words after `stress` so that its own options may also follow
+    SCRIPT, as in `stress SCRIPT [args] --seeds N --procs 1,2`: they move before SCRIPT, and the
+    other words after SCRIPT stay the script's, in order. After a `--` every word is the
+    script's (`stress SCRIPT -- --seeds 3` gives the script `--seeds 3`).
+    """
+    words = list(words)
+    i = 0
+    while i < len(words):  # skip the options before SCRIPT to find it
+        w = words[i]
+        if w == "--" or not w.startswith("-"):
+            break
+        i += 2 if w in _VALUED else 1
+    if i >= len(words) or words[i] == "--":
+        return words  # no script (argparse says so), or `--` before it
+    head, script, tail = words[:i], words[i], words[i + 1 :]
+    own: list[str] = []
+    rest: list[str] = []
+    j = 0
+    while j < len(tail):
+        w = tail[j]
+        if w == "--":
+            rest.extend(tail[j + 1 :])
+            break
+        name = w.split("=", 1)[0]
+        if name in _OWN_OPTIONS:
+            own.append(w)
+            if name in _VALUED and "=" not in w and j + 1 < len(tail):
+                own.append(tail[j + 1])
+                j += 1
+        else:
+            rest.append(w)
+        j += 1
+    return [*head, *own, script, *rest]
 
 
 def _procs_list(text: str) -> list[int]:
@@ -98,7 +136,8 @@ def add_stress_parser(sub: Any, script_args_help: str) -> argparse.ArgumentParse
         description="Run SCRIPT's `async def main()` once per chaos seed and procs value, each run in a fresh"
         " subprocess, and report the runs that raised, returned a non-zero status or hung, each with the"
         " command that replays it. Exit status 1 if any run failed or hung.",
-        epilog="Options go before SCRIPT: whatever follows the script's name is passed to the script.",
+        epilog="This command's own options may come before or after SCRIPT; the other words after SCRIPT"
+        " are the script's arguments, and after `--` every word is (`stress prog.py -- --seeds 3`).",
     )
     st.add_argument("--seeds", type=lambda t: _count(t, 1), default=50, metavar="N", help="seeds to run (default 50)")
     st.add_argument(
@@ -490,13 +529,6 @@ def cmd_stress(ns: argparse.Namespace, prog: str) -> int:
         raise StressUsageError(f"{script}: no such file")
     if os.path.isdir(script):
         raise StressUsageError(f"{script}: is a directory, not a Python script")
-    mistaken = [a for a in ns.args if a.split("=", 1)[0] in _OWN_OPTIONS]
-    if mistaken:
-        print(
-            f"{prog}: note: {', '.join(mistaken)} follow(s) {script}, so the script gets them;"
-            " put the stress options before the script's name",
-            file=sys.stderr,
-        )
     seeds = list(range(ns.seed_start, ns.seed_start + ns.seeds))
     sw = Sweep(script, ns.args, seeds, ns.procs, ns.chaos, ns.timeout, ns.jobs, prog)
     try:

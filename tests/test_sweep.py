@@ -145,12 +145,14 @@ def test_outcomes_exit_status_crash_and_usage(tmp_path: Path) -> None:
     assert r.returncode == 2 and "each procs value must be at least 1" in r.stderr
 
 
-def test_works_from_any_directory_and_notes_misplaced_options(tmp_path: Path) -> None:
+def test_works_from_any_directory_with_options_after_the_script(tmp_path: Path) -> None:
+    """`stress SCRIPT [args] --seeds N --procs P`: the sweep's own options may follow the script;
+    the script keeps its other arguments (--fixed)."""
     shutil.copy(RACY, tmp_path / "prog.py")
     env = _env()
     env.pop("PYTHONPATH")  # the installed package, as a user has it; no checkout on the path
     r = subprocess.run(
-        [sys.executable, "-m", "mn_runtime", "stress", "--seeds", "2", "prog.py", "--fixed", "--seeds", "9"],
+        [sys.executable, "-m", "mn_runtime", "stress", "prog.py", "--fixed", "--seeds", "2", "--procs", "1,2"],
         capture_output=True,
         text=True,
         env=env,
@@ -158,8 +160,23 @@ def test_works_from_any_directory_and_notes_misplaced_options(tmp_path: Path) ->
         timeout=120,
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "ok: 2 runs passed" in r.stdout
-    assert "note: --seeds follow(s) prog.py, so the script gets them" in r.stderr
+    assert "ok: 4 runs passed" in r.stdout
+
+
+def test_hoist_options_keeps_script_words_and_double_dash() -> None:
+    from mn_runtime.sweep import hoist_options
+
+    assert hoist_options(["p.py", "a", "--seeds", "3", "--procs=1,2", "--chaos", "b"]) == [
+        "--seeds",
+        "3",
+        "--procs=1,2",
+        "--chaos",
+        "p.py",
+        "a",
+        "b",
+    ]
+    assert hoist_options(["--jobs", "2", "p.py", "--", "--seeds", "3"]) == ["--jobs", "2", "p.py", "--seeds", "3"]
+    assert hoist_options(["--seeds", "3", "p.py", "x"]) == ["--seeds", "3", "p.py", "x"]
 
 
 def test_ctrl_c_ends_the_sweep_and_its_runs(tmp_path: Path) -> None:

@@ -28,31 +28,32 @@ def needs_h11() -> None:
     pytest.importorskip("h11", reason="h11 not installed (the optional extra 'servers': pip install -e '.[servers]')")
 
 
-def server(module: str, *args: str) -> Iterator[tuple[int, psutil.Process]]:
-    p, port = start(module, "--procs", "2", *args)
+def server(module: str, procs: int, *args: str) -> Iterator[tuple[int, psutil.Process]]:
+    p, port = start(module, "--procs", str(procs), *args)
     try:
         yield port, psutil.Process(p.pid)
     finally:
         stop(p)
 
 
-@pytest.fixture(scope="module")
-def resp() -> Iterator[tuple[int, psutil.Process]]:
-    yield from server(
-        "stress.resp_server",
-        *("--idle-timeout", "30", "--request-timeout", "1", "--write-timeout", "1", "--max-command", str(48 * MiB)),
-    )
+LIMITS = ("--idle-timeout", "30", "--request-timeout", "1", "--write-timeout", "1")
 
 
-@pytest.fixture(scope="module", params=["builtin", "h11"])
+@pytest.fixture(scope="module", params=[1, 4], ids=["procs1", "procs4"])
+def resp(request: pytest.FixtureRequest) -> Iterator[tuple[int, psutil.Process]]:
+    """The RESP server with one P and with more Ps than this machine's cores."""
+    yield from server("stress.resp_server", request.param, *LIMITS, "--max-command", str(48 * MiB))
+
+
+@pytest.fixture(
+    scope="module", params=[("builtin", 1), ("builtin", 4), ("h11", 2)], ids=lambda p: f"{p[0]}-procs{p[1]}"
+)
 def http(request: pytest.FixtureRequest) -> Iterator[tuple[int, psutil.Process]]:
     """The HTTP server with each of its parsers (stress/http_parser.py, h11)."""
-    if request.param == "h11":
+    parser, procs = request.param
+    if parser == "h11":
         needs_h11()
-    yield from server(
-        "stress.http_server",
-        *("--parser", request.param, "--idle-timeout", "30", "--request-timeout", "1", "--write-timeout", "1"),
-    )
+    yield from server("stress.http_server", procs, "--parser", parser, *LIMITS)
 
 
 def serves(port: int, ping: bytes, pong: bytes) -> bool:

@@ -259,7 +259,7 @@ async def wait_future(fut: Any, ctx: Context | None = None) -> Any:
         err = ctx.err()
         if err is not None:
             fut.cancel()
-            raise err()
+            raise err
         if ctx._cancelable() is not None:  # a context that can never be cancelled needs no hook
             cc = ctx
     st = _state()
@@ -279,7 +279,7 @@ async def wait_future(fut: Any, ctx: Context | None = None) -> Any:
             fut.cancel()
             err = cc.err()
             assert err is not None
-            raise err()
+            raise err
     return fut.result()
 
 

@@ -3,7 +3,7 @@
     ctx, cancel = mn.context.with_cancel(mn.context.background())
     ...
     idx, _, _ = await mn.select(mn.Recv(ctx.done()), mn.Recv(work))
-    if ctx.err() is mn.context.Canceled: ...
+    if isinstance(ctx.err(), mn.context.Canceled): ...
 
 A cancelable context keeps its children in a set under its own lock; cancelling it closes its done
 channel, records the error and cancels every child (lock order: parent before child, as Go's
@@ -11,8 +11,11 @@ cancelCtx.cancel holds the parent's mutex while cancelling children). A child re
 its parent when cancelled on its own. Deadlines are runtime timers (sched.timers) whose function,
 running on the poller thread, cancels the context: closing a channel only readies Gs, never blocks.
 
-`err()` returns None while the context is live, else the exception class that says why:
-`Canceled` or `DeadlineExceeded` (compare with `is`, or `raise ctx.err()`).
+`err()` returns None while the context is live, else an exception that says why: a `Canceled`
+(cancel() was called, here or on an ancestor) or a `DeadlineExceeded` (the deadline passed), both
+defined in mn_runtime.errors (see there for the other errors). Test it with isinstance, or
+`raise ctx.err()`; each call returns a new exception, so raising it in several goroutines does not
+mix their tracebacks.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from . import time as _time
 from ._rt import sched as _sched
 from ._rt.timers import Timer
 from .chan import Chan
+from .errors import Canceled
+from .errors import ContextDeadlineExceeded as DeadlineExceeded
 
 __all__ = [
     "Canceled",
@@ -37,20 +42,7 @@ __all__ = [
 ]
 
 
-class Canceled(Exception):
-    """The context was cancelled (Go's context.Canceled)."""
-
-    def __init__(self, msg: str = "context canceled") -> None:
-        super().__init__(msg)
-
-
-class DeadlineExceeded(TimeoutError):
-    """The context's deadline passed (Go's context.DeadlineExceeded)."""
-
-    def __init__(self, msg: str = "context deadline exceeded") -> None:
-        super().__init__(msg)
-
-
+# Why a context ended, as recorded (the class; err() makes the exception).
 ErrType = type[Canceled] | type[DeadlineExceeded]
 
 
@@ -67,8 +59,9 @@ class Context:
         assert self.parent is not None
         return self.parent.done()
 
-    def err(self) -> ErrType | None:
-        """err is None until done() is closed, then Canceled or DeadlineExceeded."""
+    def err(self) -> Canceled | DeadlineExceeded | None:
+        """err is None until done() is closed, then a Canceled or DeadlineExceeded exception (a new
+        one per call)."""
         assert self.parent is not None
         return self.parent.err()
 
@@ -98,7 +91,7 @@ class _Background(Context):
     def done(self) -> Chan[Any]:
         return Chan()
 
-    def err(self) -> ErrType | None:
+    def err(self) -> Canceled | DeadlineExceeded | None:
         return None
 
     def deadline(self) -> float | None:
@@ -123,9 +116,10 @@ class _CancelCtx(Context):
     def done(self) -> Chan[Any]:
         return self._done
 
-    def err(self) -> ErrType | None:
+    def err(self) -> Canceled | DeadlineExceeded | None:
         with self._lk:
-            return self._err
+            err = self._err
+        return err() if err is not None else None
 
     def _cancelable(self) -> _CancelCtx | None:
         return self

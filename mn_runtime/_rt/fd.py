@@ -32,7 +32,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import Throw
+from ..errors import ClosedError, Throw
+from ..errors import IOTimeout as DeadlineExceeded
 from . import lock as _lock
 from . import park as _park
 from .g import G, WaitReason
@@ -49,26 +50,6 @@ from .polldesc import (
 )
 
 __all__ = ["FD", "MODE_READ", "MODE_WRITE", "ClosedError", "DeadlineExceeded"]
-
-
-class ClosedError(OSError):
-    """An operation on a closed connection, listener or fd; also raised in every G that was parked
-    on it when another G closed it. The message is Go's "use of closed network connection"."""
-
-    def __init__(self, msg: str = "use of closed network connection") -> None:
-        super().__init__(msg)
-
-
-class DeadlineExceeded(TimeoutError):
-    """An I/O operation passed its deadline (Go's os.ErrDeadlineExceeded, "i/o timeout"). The
-    connection is still usable once the deadline is moved or cleared."""
-
-    def __init__(self, msg: str = "i/o timeout") -> None:
-        super().__init__(msg)
-
-
-ClosedError.__module__ = "mn_runtime.net"
-DeadlineExceeded.__module__ = "mn_runtime.net"
 
 
 def _pollerr(code: int) -> OSError:

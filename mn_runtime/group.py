@@ -20,13 +20,15 @@ body's exception propagates (with the goroutines' exceptions as notes).
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
 from . import context as _context
-from .runtime import go
+from ._rt import sched as _sched
+from ._rt.tls import tls
 from .sync import Semaphore, WaitGroup
 
 __all__ = ["Group"]
@@ -51,9 +53,18 @@ class Group:
         """go starts fn(*args) in a new goroutine of this group (after a free slot, with limit)."""
         if not callable(fn):
             raise TypeError(f"Group.go() needs an async function, got {type(fn).__name__}")
+        s = _sched.cur
+        m = tls.m
+        if s is None or m is None:
+            raise RuntimeError("Group.go() called outside a running runtime: call it inside mn_runtime.run(main)")
         self._wg.add(1)
         try:
-            go(self._run, fn, args)
+            coro = self._run(fn, args)
+            # Named after fn and created where Group.go was called, not after the wrapper: dumps,
+            # deadlock reports and error notes show the user's function.
+            f = sys._getframe(1)
+            name = getattr(fn, "__qualname__", None) or repr(fn)
+            s.newproc(coro, name, m, f.f_code, f.f_lasti)
         except BaseException:
             self._wg.done()
             raise

@@ -123,3 +123,24 @@ def test_group_bad_input() -> None:
         mn.Group(limit=0)
     with pytest.raises(TypeError, match="limit must be an int"):
         mn.Group(limit="3")  # type: ignore[arg-type]
+
+
+def test_group_goroutines_named_after_the_users_function() -> None:
+    """A deadlock report lists a Group's goroutines by the user's function, created where g.go was
+    called, with the user's frames and none of the runtime's (Group._run, Chan.recv)."""
+
+    async def stuck_worker(ch: mn.Chan[int]) -> None:
+        await ch.recv()
+
+    async def main() -> None:
+        ch: mn.Chan[int] = mn.Chan()
+        async with mn.Group() as g:
+            g.go(stuck_worker, ch)
+
+    with pytest.raises(mn.Deadlock) as ei:
+        mn.run(main, procs=2)
+    listing = "\n\n".join(ei.value.goroutines)
+    assert "Group._run" not in listing and "_recv" not in listing, listing
+    block = next(b for b in ei.value.goroutines if "stuck_worker" in b.splitlines()[0])
+    assert block.splitlines()[0].endswith("stuck_worker")
+    assert "test_group.py" in block and "created by goroutine 1" in block

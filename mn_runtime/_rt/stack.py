@@ -24,6 +24,8 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from .tbfold import is_runtime_file
+
 if TYPE_CHECKING:
     from .g import G
 
@@ -64,8 +66,9 @@ def _own_frames(coro: Any) -> list[FrameType]:
 
 
 def _internal(frame: FrameType) -> bool:
-    fn = frame.f_code.co_filename.replace("\\", "/")
-    return "/mn_runtime/_rt/" in fn or fn.endswith(("/mn_runtime/debug.py", "/mn_runtime/runtime.py"))
+    """_internal: frame runs mn_runtime's own code (a channel operation, Mutex.lock, select, the
+    Group wrapper): left out of a listing that has user frames, which the wait reason explains."""
+    return is_runtime_file(frame.f_code.co_filename)
 
 
 def format_waited(seconds: float) -> str:

@@ -311,12 +311,28 @@ def listen(network: str, address: Any, *, backlog: int = 4096) -> Listener:
     try:
         if fam != socket.AF_UNIX:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(sa)
+        _bind(sock, network, sa)
         sock.listen(backlog)
         return Listener(sock)
     except BaseException:
         sock.close()
         raise
+
+
+def _bind(sock: socket.socket, network: str, sa: Any) -> None:
+    """_bind binds sock to sa; a failure names the address, as Go's "listen tcp 127.0.0.1:80: bind:
+    address already in use" (the OSError keeps its errno and subclass)."""
+    try:
+        sock.bind(sa)
+    except OSError as e:
+        if e.errno is None:
+            raise
+        if isinstance(sa, tuple):
+            host = sa[0]
+            where = f"[{host}]:{sa[1]}" if ":" in host else f"{host}:{sa[1]}"
+        else:
+            where = sa.decode(errors="replace") if isinstance(sa, bytes) else str(sa)
+        raise OSError(e.errno, f"listen {network} {where}: bind: {e.strerror}") from None
 
 
 async def dial(network: str, address: Any, timeout: float | None = None) -> Conn:
@@ -425,7 +441,7 @@ def listen_packet(network: str, address: Any) -> PacketConn:
     fam, sa = _resolve_now(network, address, want, socket.SOCK_DGRAM, True)
     sock = socket.socket(fam, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
     try:
-        sock.bind(sa)
+        _bind(sock, network, sa)
         return PacketConn(sock)
     except BaseException:
         sock.close()

@@ -775,3 +775,35 @@ def test_busy_connections_do_not_starve_the_rest(procs: int, switchinterval: flo
     # ~800 at procs=1, 1,660-2,920 at procs=2). Served in waves of one ring per P, the last ones
     # came after 4,970-7,700.
     assert max(first) < 5 * n, sorted(first)[-10:]
+
+
+def test_address_in_use_names_the_address(tmp_path: Any) -> None:
+    """A bind failure names the network and address, as Go's "listen tcp 127.0.0.1:80: bind:
+    address already in use", and keeps its errno."""
+
+    async def main() -> list[str]:
+        msgs = []
+        ln = mn.net.listen("tcp", ("127.0.0.1", 0))
+        port = ln.addr[1]
+        with pytest.raises(OSError) as ei:
+            mn.net.listen("tcp", ("127.0.0.1", port))
+        assert ei.value.errno == errno.EADDRINUSE
+        msgs.append(str(ei.value))
+        ln.close()
+        path = str(tmp_path / "s.sock")
+        ul = mn.net.listen("unix", path)
+        with pytest.raises(OSError) as ei:
+            mn.net.listen("unix", path)
+        msgs.append(str(ei.value))
+        ul.close()
+        udp = mn.net.listen_packet("udp", ("127.0.0.1", 0))
+        with pytest.raises(OSError) as ei:
+            mn.net.listen_packet("udp", ("127.0.0.1", udp.addr[1]))
+        msgs.append(str(ei.value))
+        udp.close()
+        return msgs
+
+    tcp, unix, udp = mn.run(main, procs=1)
+    assert "listen tcp 127.0.0.1:" in tcp and "bind: Address already in use" in tcp, tcp
+    assert f"listen unix {tmp_path / 's.sock'}: bind:" in unix, unix
+    assert "listen udp 127.0.0.1:" in udp and "in use" in udp, udp

@@ -49,7 +49,7 @@ __all__ = [
     "stats",
 ]
 
-_KNOWN = ("schedtrace", "scheddetail", "metrics", "sigdump", "lockcheck", "fulltb")
+_KNOWN = ("schedtrace", "scheddetail", "metrics", "sigdump", "lockcheck", "fulltb", "awaitcheck")
 
 
 @dataclass
@@ -63,6 +63,9 @@ class DebugSettings:
     lockcheck: bool = False
     # fulltb: keep mn_runtime's frames in a goroutine's traceback as run() raises it (_rt/tbfold.py).
     fulltb: bool = False
+    # awaitcheck: report a forgotten await of ch.send(), mn.sleep() and co (_rt/awaitcheck.py);
+    # also on under python -X dev.
+    awaitcheck: bool = False
     raw: dict[str, int] = field(default_factory=dict)
 
 

@@ -17,6 +17,7 @@ import types
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from ._rt import awaitcheck as _awaitcheck
 from ._rt import chaos as _chaos
 from ._rt import gil as _gil
 from ._rt import interrupt as _interrupt
@@ -76,6 +77,8 @@ def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: s
 
     go() handles the common case (a plain async def function) itself, before calling this.
     """
+    if type(fn) is _awaitcheck.Op:  # mn.go(ch.send(v)) with the await check on
+        fn = _awaitcheck.take(fn)
     if is_coroutine(fn):
         if args or kwargs:
             fn.close()
@@ -91,6 +94,8 @@ def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: s
             f" {getattr(fn, '__qualname__', fn)!r}; define it with 'async def' or run it with mn.syscall()"
         )
     coro = fn(*args, **kwargs)
+    if type(coro) is _awaitcheck.Op:  # mn.go(ch.send, v) with the await check on: go runs it
+        coro = _awaitcheck.take(coro)
     if not is_coroutine(coro):
         raise TypeError(f"{who}(): calling {fn!r} returned {type(coro).__name__}, not a coroutine")
     return coro
@@ -176,6 +181,7 @@ def _run(
     try:
         settings = parse_mn_debug(os.environ.get("MN_DEBUG"))
         _lock.configure(settings.lockcheck)  # before any lock is made
+        _awaitcheck.configure(settings.awaitcheck or sys.flags.dev_mode)
     except ValueError:
         coro.close()
         raise
@@ -215,6 +221,7 @@ def _run(
             finally:
                 _sched.cur = None
                 _interrupt.end()
+                _awaitcheck.configure(False)
                 # The scheduler's parts point back at it (a cycle only the collector frees): keep
                 # no G in it, so main's G and what it references go by reference counting.
                 sched.maing = None
@@ -320,6 +327,8 @@ def gosched() -> Awaitable[None]:
     """gosched yields the processor: the current goroutine goes to the back of the global queue."""
     if tls.m is None:
         _runtime()  # raises the error that says why
+    if _awaitcheck.enabled:
+        return _awaitcheck.wrap(gosched_trap(), "mn.gosched()")
     return gosched_trap()
 
 
@@ -331,6 +340,8 @@ def syscall(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]
     if is_coroutine_function(fn):
         raise TypeError(f"syscall() runs blocking functions; {fn.__qualname__} is async: await it directly")
     _runtime()
+    if _awaitcheck.enabled:
+        return _awaitcheck.wrap(syscall_trap(fn, args, kwargs), "mn.syscall()")
     return syscall_trap(fn, args, kwargs)
 
 

@@ -36,6 +36,7 @@ import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ._rt import awaitcheck as _awaitcheck
 from ._rt import sched as _sched
 from ._rt.corofn import is_coroutine_function
 from ._rt.g import G, WaitReason
@@ -147,6 +148,12 @@ def sleep(seconds: float) -> Awaitable[None]:
     s = _sched.cur
     if s is None or tls.m is None:
         raise RuntimeError("this mn_runtime operation needs a running runtime: call it inside mn_runtime.run(main)")
+    if _awaitcheck.enabled:  # python -X dev or MN_DEBUG=awaitcheck=1 (_rt/awaitcheck.py)
+        return _awaitcheck.wrap(_sleep(s, d), "mn.sleep()")
+    return _sleep(s, d)
+
+
+def _sleep(s: Sched, d: float | None) -> Awaitable[None]:
     if d is None:
         return park_trap(_sleepforever, None, WaitReason.SLEEP)
     if d < 0:

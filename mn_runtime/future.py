@@ -145,6 +145,9 @@ def _state() -> _RunState:
     s = _sched.cur
     if s is None or tls.m is None or tls.m.curg is None:
         raise RuntimeError("this mn_runtime operation needs a goroutine: call it inside mn_runtime.run(main)")
+    st = _cur  # one read of a reference; a stale one names another run's sched and is rechecked
+    if st is not None and st.sched is s:
+        return st
     with _statelock:
         st = _cur
         if st is None or st.sched is not s:

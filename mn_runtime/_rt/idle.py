@@ -56,17 +56,22 @@ def futurewait_add(delta: int) -> None:
 
 def futurewait_readied() -> None:
     """futurewait_readied takes a G that goready has just queued off nfuturewait, and re-runs
-    checkdead: an M that went idle between that goready and now saw the count still raised and
-    skipped its check, while the readied G may have run and blocked for good meanwhile (with
-    free threading this happens; under the GIL it is rare). Any thread. A batch producer (the
-    poller thread, tls.glist set) has not queued the G yet and re-runs checkdead itself once its
-    batch is queued (netpoll.py, _setbusy), so it only takes the count off."""
+    checkdead when every M is idle: an M that went idle between that goready and now saw the
+    count still raised and skipped its check, while the readied G may have run and blocked for
+    good meanwhile (with free threading this happens; under the GIL it is rare). Any thread.
+
+    The idle test is made after the count drops, without sched.lock (the common case, an M woken
+    for the G and still running, then costs no sched.lock): an M that goes idle writes nmidle and
+    then takes futurelock in checkdead. If its futurelock hold came before ours, ours orders its
+    nmidle write before our read, and we see it idle; if after, its checkdead saw the count
+    already dropped and judged for itself. A batch producer (the poller thread, tls.glist set) has
+    not queued the G yet and re-runs checkdead itself once its batch is queued (netpoll.py,
+    _setbusy), so it only takes the count off."""
+    futurewait_add(-1)
     s = _sched.cur
-    if s is None or tls.glist is not None:
-        futurewait_add(-1)
+    if s is None or tls.glist is not None or s.nmidle < len(s.allm):
         return
     with s.lock:
-        futurewait_add(-1)
         dead = checkdead(s)
     if dead is not None:
         s.stop(error=dead)

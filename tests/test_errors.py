@@ -50,3 +50,31 @@ def test_throw_is_not_caught_by_except_exception() -> None:
         except Exception:
             caught = True
     assert not caught
+
+
+def test_goroutine_error_shows_the_users_frames() -> None:
+    """run() raises a goroutine's exception with the user's frames and one runtime frame (run's
+    raise), the scheduler's and the channel's folded away, and a note naming the goroutine, its
+    function and where it was created."""
+    import traceback
+
+    from mn_runtime._rt.tbfold import is_runtime_file
+
+    async def sender(ch: mn.Chan[int]) -> None:
+        await ch.send(1)  # closed: raises ChannelClosed inside chan.py
+
+    async def main() -> None:
+        ch: mn.Chan[int] = mn.Chan()
+        ch.close()
+        g = mn.go(sender, ch)
+        await g.join()
+
+    with pytest.raises(errors.ChannelClosed) as ei:
+        mn.run(main, procs=2)
+    frames = traceback.extract_tb(ei.value.__traceback__)
+    runtime = [f for f in frames if is_runtime_file(f.filename)]
+    assert [f.name for f in runtime] == ["run"], frames
+    assert frames[-1].name == "sender" and (frames[-1].line or "").startswith("await ch.send(1)")
+    notes = "\n".join(ei.value.__notes__)
+    assert "raised in goroutine 2 (test_goroutine_error_shows_the_users_frames.<locals>.sender)" in notes
+    assert f"created at {__file__}:" in notes and "mn_runtime frames hidden" in notes

@@ -155,7 +155,7 @@ def test_second_ctrl_c_exits_at_once_with_one_line(program: str) -> None:
     os.kill(p.pid, signal.SIGINT)
     time.sleep(INTERRUPT_GRACE / 5)  # run() is now waiting out the syscall's grace period
     os.kill(p.pid, signal.SIGINT)
-    out, err = p.communicate(timeout=15)
+    _out, err = p.communicate(timeout=15)
     elapsed = time.monotonic() - t0
     assert p.returncode == EXIT_STATUS, (p.returncode, err)
     assert err.strip().splitlines() == ["mn_runtime: interrupted again while shutting down; exiting now"], err

@@ -4,7 +4,8 @@
 goroutine 1 and returns main's result once it returns. Then every other goroutine is abandoned (its
 coroutine is closed, so `finally` blocks run but cannot await), every runtime thread is joined and
 every runtime fd closed. An M inside a blocking `syscall` cannot be interrupted: run() waits for the
-call to return, discards its result, and only then returns.
+call to return, discards its result, and only then returns. Ctrl-C is the exception: run() then
+waits for such an M only a moment, and raises KeyboardInterrupt (_rt/interrupt.py).
 """
 
 from __future__ import annotations

@@ -90,9 +90,13 @@ def cpu(n: int) -> int:
 
 
 def calibrate(ms: float) -> int:
+    """calibrate: the n for which cpu(n) takes about ms here (the fastest of a few tries, twice
+    over, so one slow moment of the host does not set the size)."""
     n = 50_000
-    best = min(_timed(cpu, n) for _ in range(5))
-    return max(1000, int(n * ms / 1000 / best))
+    for _ in range(2):
+        best = min(_timed(cpu, n) for _ in range(5))
+        n = max(1000, int(n * ms / 1000 / best))
+    return n
 
 
 def _timed(fn: Callable[..., Any], *args: Any) -> float:

@@ -207,7 +207,7 @@ def _run(
             sched.netpoll.start()
             sched.sysmon.start()
             sched.newproc(coro, getattr(coro, "__qualname__", "main"), None, "run", main=True)
-            sched.done.wait()
+            _interrupt.wait_done(sched)
         except KeyboardInterrupt as e:  # Ctrl-C (_rt/interrupt.py), here or while threads start
             interrupted = e
             _interrupt.begin(sched, e)

@@ -54,6 +54,12 @@ PROGRAM = textwrap.dedent(
         finally:
             print("sleeper finally", flush=True)
 
+    async def busy():
+        await started.send("busy")
+        t = time.monotonic()
+        while time.monotonic() - t < 30:  # pure Python, no runtime call
+            pass
+
     async def blocked(ch):
         await started.send("chan")
         try:
@@ -63,8 +69,8 @@ PROGRAM = textwrap.dedent(
 
     async def main():
         ch = mn.Chan()
-        fns = {"compute": compute, "syscall": insyscall, "sleep": sleeper, "chan": blocked}
-        names = list(fns) if mode == "all" else [mode]
+        fns = {"compute": compute, "syscall": insyscall, "sleep": sleeper, "chan": blocked, "busy": busy}
+        names = ["compute", "syscall", "sleep", "chan"] if mode == "all" else [mode]
         for name in names:
             mn.go(fns[name], ch) if name == "chan" else mn.go(fns[name])
         for _ in names:
@@ -160,3 +166,13 @@ def test_second_ctrl_c_exits_at_once_with_one_line(program: str) -> None:
     assert p.returncode == EXIT_STATUS, (p.returncode, err)
     assert err.strip().splitlines() == ["mn_runtime: interrupted again while shutting down; exiting now"], err
     assert elapsed < INTERRUPT_GRACE + PROMPT_BOUND
+
+
+def test_ctrl_c_abandons_goroutine_computing_without_runtime_calls(program: str) -> None:
+    """A goroutine in pure-Python work cannot be asked to stop: run() abandons its M after the
+    grace period (the thread is a daemon, so the interpreter exits)."""
+    p = _start(program, "busy", 2)
+    elapsed, _, err = _interrupt(p)
+    assert p.returncode == -signal.SIGINT, (p.returncode, err)
+    assert "abandoned 1 thread(s)" in err and "0 inside a blocking syscall" in err, err
+    assert INTERRUPT_GRACE <= elapsed < INTERRUPT_GRACE + PROMPT_BOUND, (elapsed, err)

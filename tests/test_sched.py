@@ -719,3 +719,29 @@ def test_new_goroutine_not_stuck_behind_busy_parent(nprocs: int, switchinterval:
     # the GIL's switch interval 5 ms, so 0.5 s is a margin for a loaded machine, not a target.
     assert max(delays) < 0.5, delays
     assert steals >= 3
+
+
+@pytest.mark.parametrize("nprocs", [2, 4])
+def test_readied_goroutine_not_stuck_behind_busy_readier(nprocs: int, switchinterval: float) -> None:
+    """A G readied into runnext by a G that then computes without awaiting (goready wakes no one
+    for runnext): sysmon sees the busy slice with work queued behind it and an idle P, wakes an M,
+    and that thief takes the runnext G after its grace."""
+    budget = 3.0
+
+    async def busy(ch: mn.Chan[float], woke: list[float]) -> None:
+        await ch.send(time.monotonic())  # readies main into this P's runnext
+        t0 = time.monotonic()
+        while not woke and time.monotonic() - t0 < budget:
+            pass  # no runtime call
+
+    async def main() -> float:
+        ch: mn.Chan[float] = mn.Chan()
+        woke: list[float] = []  # appended here, read by busy: a list append is atomic
+        mn.go(busy, ch, woke)
+        sent = await ch.recv()
+        woke.append(time.monotonic())
+        return woke[0] - sent
+
+    delay = mn.run(main, procs=nprocs)
+    # Slice 10 ms, grace 1 ms, the GIL's switch interval 5 ms: 0.5 s is a margin for a loaded host.
+    assert delay < 0.5, delay

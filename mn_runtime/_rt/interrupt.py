@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .m import M
     from .sched import Sched
 
-__all__ = ["INTERRUPT_GRACE", "begin", "end", "join_ms", "throw_into"]
+__all__ = ["INTERRUPT_GRACE", "POLL", "begin", "end", "join_ms", "throw_into", "wait_done"]
 
 # INTERRUPT_GRACE: after Ctrl-C, how long run() waits for an M that does not come back (a G inside
 # a blocking syscall or computing without runtime calls) before abandoning it.
@@ -44,8 +44,22 @@ INTERRUPT_GRACE = 0.5
 
 EXIT_STATUS = 130  # 128 + SIGINT, what a shell reports for a process ended by Ctrl-C
 
+# POLL: how often a waiting run() wakes to let Python run a pending signal handler. A blocking
+# lock wait is meant to be interrupted by SIGINT, but on the free-threaded build a signal that
+# arrives just before the thread parks is seen only when it next runs Python code (the wait
+# stayed asleep for good in tests/test_interrupt.py); a timed wait bounds that delay.
+POLL = 0.05
+
 _prev_handler: Any = None
 _armed = False
+
+
+def wait_done(sched: Sched) -> None:
+    """wait_done waits until the runtime stops (sched.done), waking every POLL seconds so a
+    Ctrl-C is raised here promptly."""
+    done = sched.done
+    while not done.wait(POLL):
+        pass
 
 
 def _second_sigint(signum: int, frame: Any) -> None:
@@ -93,7 +107,12 @@ def join_ms(
             continue
         while True:
             try:
-                t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                if deadline is None:
+                    t.join(POLL)  # timed, as wait_done: a Ctrl-C is raised here promptly
+                    if t.is_alive():
+                        continue
+                else:
+                    t.join(max(0.0, deadline - time.monotonic()))
                 break
             except KeyboardInterrupt as e:  # Ctrl-C while run() waits for a busy M
                 if interrupted is None:

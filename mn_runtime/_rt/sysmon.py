@@ -4,7 +4,8 @@ Each tick it
 - retakes Ps whose M has been in a syscall for a whole tick while there is other work to do, or
   for over 10 ms whatever (retake -> handoffp);
 - asks a G that has run for over 10 ms without a schedule to yield (cooperative preemption: the G
-  sees g.preempt at its next runtime call);
+  sees g.preempt at its next runtime call), and if Gs wait queued behind it on its P while a P is
+  idle, wakes an M to steal them (a G that never makes a runtime call would keep them waiting);
 - drives schedtrace when it is on.
 It sleeps 20 us between ticks while it finds something to do, and after 50 idle ticks doubles the
 sleep up to 10 ms. When every P is idle there is nothing to retake or preempt, so it sleeps up to
@@ -20,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from . import park as _park
-from .idle import checkdead, handoffp, injectglist
+from .idle import checkdead, handoffp, injectglist, wakep
 from .p import PStatus
 from .runq import runqempty
 
@@ -190,6 +191,14 @@ class Sysmon:
                         tr = sched.tracer
                         if tr is not None:
                             tr.preempt(gp, p)
+                    # A G that computes without runtime calls never sees that request, and Gs
+                    # queued behind it on this P (a G it readied into runnext, which wakes no
+                    # one) would wait for it: wake an idle P's M to steal them (runnext after its
+                    # grace, runq.runqgrab_stale). A chain of runnext hand-offs lands here too,
+                    # once per slice, and the thief leaves it alone (its owner moves on).
+                    if (p.runnext is not None or p.runq) and sched.npidle and not sched.nmspinning:
+                        wakep(sched)
+                        n += 1
         return n
 
     def join(self) -> None:

@@ -1,8 +1,9 @@
 """interrupt: what Ctrl-C does to a running runtime, and how run() ends its threads and goroutines.
 
 Python delivers SIGINT to the main thread only, as a KeyboardInterrupt raised where that thread
-runs Python code. While run() is active that thread waits in `sched.done.wait()` (a lock acquire
-that a signal interrupts), so the first Ctrl-C reaches run() itself, whatever the Ms do. Then:
+runs Python code. While run() is active that thread waits for the runtime to stop (`wait_done`,
+timed waits of POLL seconds: see there why not one long wait), so the first Ctrl-C reaches run()
+itself, whatever the Ms do. Then:
 
   1. `begin`: the runtime stops (`sched.stop`), which asks every running G to yield at its next
      runtime call (its preempt flag: sched.stop); a second SIGINT from here on writes one line to

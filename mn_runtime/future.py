@@ -158,7 +158,7 @@ def _state() -> _RunState:
 class _Wait:
     """_Wait is one park of one G on one future; its state machine is in the module docstring."""
 
-    __slots__ = ("fut", "gp", "hook", "lock", "st", "state", "why")
+    __slots__ = ("error", "fut", "gp", "hook", "lock", "st", "state", "why")
 
     def __init__(self, st: _RunState, fut: Any, cc: Context | None) -> None:
         self.st = st
@@ -167,6 +167,7 @@ class _Wait:
         self.state = _REGISTERING
         self.why = 0
         self.gp: G | None = None
+        self.error: Exception | None = None
         self.hook = _CtxHook(self) if cc is not None else None
 
     def fire(self, why: int) -> None:
@@ -222,10 +223,17 @@ def _commit(gp: G, arg: tuple[_Wait, Context | None]) -> bool:
         if st.closed:
             return True  # run() is ending: gp stays parked and is abandoned with the rest
         st.waits.add(w)
-    w.fut.add_done_callback(w.done_callback)  # may call it right here, on this thread
-    if cc is not None:
-        assert w.hook is not None
-        _propagate(cc, w.hook)  # type: ignore[arg-type]  # may fire it here if cc is done
+    try:
+        w.fut.add_done_callback(w.done_callback)  # may call it right here, on this thread
+        if cc is not None:
+            assert w.hook is not None
+            _propagate(cc, w.hook)  # type: ignore[arg-type]  # may fire it here if cc is done
+    except Exception as e:  # a future that refuses the callback: the G resumes and raises it
+        w.error = e
+        with w.lock:
+            if w.state is _REGISTERING:
+                w.state = _FIRED
+            return w.state is _DEAD
     with w.lock:
         if w.state is _FIRED:
             return False
@@ -278,11 +286,13 @@ async def wait_future(fut: Any, ctx: Context | None = None) -> Any:
     if cc is not None:
         assert w.hook is not None
         _unhook(cc, w.hook)
-        if w.why == _CTX:
-            fut.cancel()
-            err = cc.err()
-            assert err is not None
-            raise err
+    if w.error is not None:
+        raise w.error
+    if cc is not None and w.why == _CTX:
+        fut.cancel()
+        err = cc.err()
+        assert err is not None
+        raise err
     return fut.result()
 
 

@@ -322,6 +322,22 @@ def test_wait_future_bad_input() -> None:
                 await mn.wait_future(loop.create_future())
         finally:
             loop.close()
+
+        class Refusing:
+            """A future-like object whose add_done_callback fails: the goroutine gets the error."""
+
+            def done(self) -> bool:
+                return False
+
+            def result(self) -> int:
+                return 0
+
+            def add_done_callback(self, fn: Any) -> None:
+                raise RuntimeError("no callbacks here")
+
+        with pytest.raises(RuntimeError, match="no callbacks here"):
+            await mn.wait_future(Refusing())
+        assert idle.nfuturewait == 0
         with pytest.raises(TypeError, match=r"ctx must be an mn\.context\.Context"):
             await mn.wait_future(cf.Future(), "ctx")
         with pytest.raises(TypeError, match="offload\\(\\) needs a callable"):

@@ -54,6 +54,14 @@ PROGRAM = textwrap.dedent(
         finally:
             print("sleeper finally", flush=True)
 
+    async def accepting():
+        ln = mn.net.listen("tcp", ("127.0.0.1", 0))
+        await started.send("fd")
+        try:
+            await ln.accept()  # parked on the listener's fd
+        finally:
+            print("fd finally", flush=True)
+
     async def busy():
         await started.send("busy")
         t = time.monotonic()
@@ -69,13 +77,15 @@ PROGRAM = textwrap.dedent(
 
     async def main():
         ch = mn.Chan()
-        fns = {"compute": compute, "syscall": insyscall, "sleep": sleeper, "chan": blocked, "busy": busy}
-        names = ["compute", "syscall", "sleep", "chan"] if mode == "all" else [mode]
+        fns = {"compute": compute, "syscall": insyscall, "sleep": sleeper, "chan": blocked}
+        fns.update(busy=busy, fd=accepting)
+        names = ["compute", "syscall", "sleep", "chan", "fd"] if mode == "all" else [mode]
         for name in names:
             mn.go(fns[name], ch) if name == "chan" else mn.go(fns[name])
         for _ in names:
             await started.recv()
         await mn.sleep(0.05)  # each is now past its send, at its blocking call
+        keep = mn.after(60)  # a pending timer: no deadlock when every goroutine waits on ch
         print("ready", flush=True)
         await ch.recv()
 
@@ -87,7 +97,7 @@ PROGRAM = textwrap.dedent(
 # the assertion allows more, and the absence of the "abandoned" note is the exact check.
 PROMPT_BOUND = 2.0
 ABANDONED = "abandoned"
-FINALLY = {"compute": "compute", "sleep": "sleeper", "chan": "chan"}
+FINALLY = {"compute": "compute", "sleep": "sleeper", "chan": "chan", "fd": "fd"}
 
 
 @pytest.fixture
@@ -126,7 +136,7 @@ def _interrupt(p: subprocess.Popen[str]) -> tuple[float, str, str]:
     return time.monotonic() - t0, out, err
 
 
-@pytest.mark.parametrize("mode", ["compute", "sleep", "chan"])
+@pytest.mark.parametrize("mode", ["compute", "sleep", "chan", "fd"])
 @pytest.mark.parametrize("nprocs", [1, 2])
 def test_ctrl_c_stops_goroutines_at_their_next_runtime_call(program: str, mode: str, nprocs: int) -> None:
     p = _start(program, mode, nprocs)
@@ -149,7 +159,7 @@ def test_ctrl_c_abandons_goroutine_in_blocking_syscall(program: str, nprocs: int
     p = _start(program, "all", nprocs)
     elapsed, out, err = _interrupt(p)
     assert p.returncode == -signal.SIGINT, (p.returncode, err)
-    for mode in ("compute", "sleep", "chan"):
+    for mode in ("compute", "sleep", "chan", "fd"):
         assert f"{FINALLY[mode]} finally" in out
     assert "1 inside a blocking syscall" in err, err
     assert INTERRUPT_GRACE <= elapsed < INTERRUPT_GRACE + PROMPT_BOUND, (elapsed, err)

@@ -13,8 +13,16 @@ from __future__ import annotations
 
 from . import context, net, trace
 from .chan import Chan
-from .debug import dump_goroutines, stats
-from .errors import ChannelClosed, Deadlock
+from .debug import Stats, dump_goroutines, stats
+from .errors import (
+    Canceled,
+    ChannelClosed,
+    ClosedError,
+    ContextDeadlineExceeded,
+    DeadlineExceeded,
+    Deadlock,
+    IOTimeout,
+)
 from .future import aio, offload, wait_future
 from .group import Group
 from .runtime import (
@@ -35,18 +43,24 @@ from .time import Ticker, Timer, VirtualClock, after, after_func, now, since, ti
 # mn_runtime.time (everything about time) stays out of __all__: `from mn_runtime import *` must not
 # shadow the standard library's time module.
 __all__ = [
+    "Canceled",
     "Chan",
     "ChannelClosed",
+    "ClosedError",
     "Cond",
+    "ContextDeadlineExceeded",
+    "DeadlineExceeded",
     "Deadlock",
     "Goroutine",
     "Group",
+    "IOTimeout",
     "Mutex",
     "Once",
     "RWMutex",
     "Recv",
     "Semaphore",
     "Send",
+    "Stats",
     "Ticker",
     "Timer",
     "VirtualClock",

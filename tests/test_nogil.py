@@ -169,3 +169,63 @@ def test_joined_goroutine_is_not_counted(procs: int) -> None:
         return counts
 
     assert mn.run(main, procs=procs) == [1] * 5
+
+
+class _SlowScanAllp(list):  # type: ignore[type-arg]
+    """sched.allp whose iteration by sysmon's clearpreempt, once it has scanned every P, waits
+    (up to 1 s) for run() to start stopping and then for stop() to finish: the window between
+    the scan and the store."""
+
+    def __init__(self, ps: list[object], sched: object) -> None:
+        super().__init__(ps)
+        self.sched = sched
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        import sys
+
+        yield from list.__iter__(self)
+        if sys._getframe(1).f_code.co_name == "clearpreempt":
+            end = time.monotonic() + 1.0
+            while not self.sched.stopping and time.monotonic() < end:  # type: ignore[attr-defined]
+                time.sleep(0.001)
+            if self.sched.stopping:  # type: ignore[attr-defined]
+                time.sleep(0.05)  # until stop() has set the hint and the flags
+
+
+def test_stop_preempt_request_survives_sysmon_recompute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stop() asks running Gs to yield by setting park.anypreempt and their flags; sysmon's
+    clearpreempt scanned the flags (none set), stop set them, and sysmon then stored False: a G
+    whose channel operations never park never looked at its flag, and run() waited for its M for
+    ever. Here the recompute runs on a thread of the test, with its scan-to-store window widened
+    until stop() has run, while a G computes between channel operations that never park."""
+    from mn_runtime._rt import park as _park
+    from mn_runtime._rt import sched as _sched
+
+    monkeypatch.setattr(_sysmon.Sysmon, "retake", lambda self, now: 0)  # stop() is the only requester
+
+    def spin(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+
+    async def hog(ch: mn.Chan[int]) -> None:
+        while True:
+            spin(0.3)  # the recompute stores its False while the hog computes
+            await ch.send(1)
+            await ch.recv()  # capacity 1: neither ever parks; only the hint can stop it
+
+    async def main() -> None:
+        s = _sched.cur
+        assert s is not None
+        mn.go(hog, mn.Chan(1))
+        await mn.sleep(0.05)  # the hog runs on the other P
+        s.allp = _SlowScanAllp(s.allp, s)
+        _park.anypreempt = True  # as left by an earlier request that has been served
+        threading.Thread(target=s.sysmon.clearpreempt, daemon=True).start()
+        await mn.sleep(0.05)  # the recompute has scanned and waits; main ends, stop() runs
+
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (mn.run(main, procs=2), done.set()), daemon=True)
+    t.start()
+    assert done.wait(10), "run() still waiting for the hog's M 10 s after main returned"
+    t.join(5)

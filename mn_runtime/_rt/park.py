@@ -112,11 +112,12 @@ def preempt_requested() -> bool:
 
 
 # anypreempt: a racy hint for preempt_requested, False only while no G running on a P has its
-# preempt flag set. Whoever sets a G's flag sets the hint first (sysmon.retake, chaos); sysmon
-# recomputes it each tick from the flags of the Gs on the Ps (sysmon.clearpreempt), except in
-# chaos mode, which sets flags from the Ms and so keeps it set for the whole run. A stale True
-# costs one lookup; a False can only be stale for a flag set after the recompute read it, which
-# only sysmon itself does, so no request is lost.
+# preempt flag set. Whoever sets a G's flag sets the hint first (sysmon.retake, chaos, stop);
+# sysmon recomputes it each tick from the flags of the Gs on the Ps (sysmon.clearpreempt), except
+# in chaos mode, which sets flags from the Ms and so keeps it set for the whole run. A stale True
+# costs one lookup. A False could be stale only for a flag set between the recompute's scan and
+# its store: sysmon's own flags are set by sysmon itself, and stop() sets its flags under
+# sched.lock, which the recompute holds from scan to store, so no request is lost.
 anypreempt = False
 
 

@@ -431,14 +431,16 @@ class Sched:
             self.nmidle = 0
             for m in idle:
                 m.nextp = None
-        # Ask every running G to yield at its next runtime call, not only at its next park or
-        # gosched: its M then sees stopping and exits (the hint first, as sysmon.retake does).
-        _park.anypreempt = True
-        for p in self.allp:
-            pm = p.m  # racy reads: a G that just left its P yields at its next trap anyway
-            gp = pm.curg if pm is not None else None
-            if gp is not None:
-                gp.preempt = True
+            # Ask every running G to yield at its next runtime call, not only at its next park or
+            # gosched: its M then sees stopping and exits (the hint first, as sysmon.retake
+            # does). Under sched.lock: sysmon's clearpreempt decides under it too, so it cannot
+            # scan before these flags are set and clear the hint after.
+            _park.anypreempt = True
+            for p in self.allp:
+                pm = p.m  # racy reads: a G that just left its P yields at its next trap anyway
+                gp = pm.curg if pm is not None else None
+                if gp is not None:
+                    gp.preempt = True
         for m in idle:
             m.park.release()
         self.netpoll.wakeup()

@@ -141,13 +141,23 @@ class Sysmon:
         return len(glist)
 
     def clearpreempt(self) -> None:
-        """clearpreempt recomputes park.anypreempt: is a G on some P still asked to yield?"""
-        for p in self.sched.allp:
-            m = p.m
-            gp = m.curg if m is not None else None
-            if gp is not None and gp.preempt:
+        """clearpreempt recomputes park.anypreempt: is a G on some P still asked to yield?
+
+        The scan and the store are one step under sched.lock, as stop()'s setting of the hint
+        and the flags: otherwise stop could set them between the scan and the store, and the
+        cleared hint would hide its flags from every G that only takes fast paths (run() then
+        waits for an M that never looks). Once stopping, the hint stays set.
+        """
+        sched = self.sched
+        with sched.lock:
+            if sched.stopping:
                 return
-        _park.anypreempt = False
+            for p in sched.allp:
+                m = p.m
+                gp = m.curg if m is not None else None
+                if gp is not None and gp.preempt:
+                    return
+            _park.anypreempt = False
 
     def retake(self, now: float) -> int:
         """retake hands off Ps stuck in syscalls and flags Gs over their slice; returns how many."""

@@ -81,6 +81,7 @@ def test_global_queue_not_starved_by_runnext_pingpong(procs: int) -> None:
     starve a G waiting on the global queue; sysmon's preemption request gets it to run."""
 
     async def pinger(a: Baton, b: Baton, stop: list[bool], count: list[int]) -> None:
+        # count is this pinger's own (pingers on other Ms have theirs): no shared `+=`.
         while not stop[0]:
             b.signal()
             await a.wait()
@@ -95,12 +96,12 @@ def test_global_queue_not_starved_by_runnext_pingpong(procs: int) -> None:
 
     async def main() -> tuple[float, int, int]:
         stop = [False]
-        count = [0]
-        a, b = Baton(), Baton()
+        counts: list[list[int]] = []
         pairs = []
         for _ in range(procs):  # one hogging pair per P
             a, b = Baton(), Baton()
-            pairs.append(mn.go(pinger, a, b, stop, count))
+            counts.append([0])
+            pairs.append(mn.go(pinger, a, b, stop, counts[-1]))
             pairs.append(mn.go(ponger, a, b, stop))
         t0 = time.monotonic()
         await mn.sleep(0.02)  # wakes through the poller and the global queue
@@ -108,10 +109,10 @@ def test_global_queue_not_starved_by_runnext_pingpong(procs: int) -> None:
         stop[0] = True
         for g in pairs:
             await g.join()
-        return late, count[0], mn.stats()["preempt_requests"]
+        return late, [c[0] for c in counts], mn.stats()["preempt_requests"]
 
-    late, count, _preempts = mn.run(main, procs=procs)
-    assert count > 0
+    late, counts, _preempts = mn.run(main, procs=procs)
+    assert sum(counts) > 0, counts
     assert late < 1.0, f"main waited {late:.3f}s behind a runnext ping-pong pair"
 
 

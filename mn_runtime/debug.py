@@ -372,12 +372,31 @@ def _print_err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _allgs_from_handler(s: Sched) -> list[Any]:
+    """_allgs_from_handler lists the Gs for a signal handler's dump, sorted by id. The handler runs
+    on the main thread between two bytecodes, possibly while that thread holds allglock (run()
+    queueing main, or tearing down): waiting for the lock would deadlock, so it waits briefly and
+    then copies the table without it, retrying while another thread changes it meanwhile."""
+    lock = s.allglock
+    held = getattr(lock, "held", None)  # a CheckedLock (MN_DEBUG=lockcheck=1) knows its holder
+    if not (held is not None and held()) and lock.acquire(timeout=0.1):
+        try:
+            return sorted(s.allgs.values(), key=lambda g: g.id)
+        finally:
+            lock.release()
+    for _ in range(100):
+        try:
+            return sorted(list(s.allgs.values()), key=lambda g: g.id)
+        except RuntimeError:  # the dict changed size during the copy
+            continue
+    return []
+
+
 def _on_signal(signum: int, frame: Any) -> None:
     s = _sched.cur
     if s is None:
         return
-    with s.allglock:
-        gs = sorted(s.allgs.values(), key=lambda g: g.id)
+    gs = _allgs_from_handler(s)
     now = time.monotonic()
     name = signal.Signals(signum).name
     body = "\n\n".join(format_goroutine(g, now) for g in gs)
@@ -390,8 +409,7 @@ def _on_quit(signum: int, frame: Any) -> None:
     s = _sched.cur
     body = ""
     if s is not None:
-        with s.allglock:
-            gs = sorted(s.allgs.values(), key=lambda g: g.id)
+        gs = _allgs_from_handler(s)
         now = time.monotonic()
         body = "\n\n".join(format_goroutine(g, now) for g in gs)
     try:

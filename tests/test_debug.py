@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -237,3 +238,20 @@ def test_stats_is_a_typed_snapshot_that_reads_as_a_mapping() -> None:
     json.dumps(d)
     assert (cs.qcount, cs.dataqsiz, cs.closed) == (1, 3, False)
     assert cs == {"qcount": 1, "dataqsiz": 3, "sendq": 0, "recvq": 0, "closed": False}
+
+
+def test_signal_dump_does_not_wait_for_allglock_held_by_its_own_thread() -> None:
+    """A signal handler runs on the main thread between two bytecodes, possibly while that thread
+    holds allglock (run() queueing main or tearing down): the dump must not wait for it."""
+    import threading
+    import types
+
+    from mn_runtime import debug as _debug
+
+    g1, g2 = types.SimpleNamespace(id=2), types.SimpleNamespace(id=1)
+    fake = types.SimpleNamespace(allglock=threading.Lock(), allgs={2: g1, 1: g2})
+    with fake.allglock:  # held by this thread, as by the main thread the handler interrupts
+        t0 = time.monotonic()
+        gs = _debug._allgs_from_handler(fake)  # type: ignore[arg-type]
+        assert time.monotonic() - t0 < 2
+    assert [g.id for g in gs] == [1, 2]

@@ -191,6 +191,7 @@ class Stats(Snapshot):
     global_takes: int
     syscalls: int
     handoffs: int  #: Ps handed to another M (a syscall ran long)
+    stuck_handoffs: int  #: times sysmon moved a P's queued Gs to the global queue, its G stuck past its slice
     preempt_requests: int  #: Gs asked to yield after running over their slice
     spinning_starts: int
     timers_fired: int
@@ -247,6 +248,7 @@ def stats() -> Stats:
         global_takes=sum(p.nglobal for p in allp),
         syscalls=sum(m.nsyscall for m in ms),
         handoffs=s.nhandoff,
+        stuck_handoffs=s.nstuckhandoff,
         preempt_requests=s.npreempt,
         spinning_starts=s.nspinstart,
         timers_fired=s.timers.nfired,

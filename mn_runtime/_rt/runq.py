@@ -171,6 +171,20 @@ def runqgrab_stale(thief: P, victim: P, gp: G, ngrun: int) -> G | None:
     return gp
 
 
+def runqdrain(p: P) -> list[G]:
+    """runqdrain empties p's local queue, runnext first, for sysmon to hand to the other Ps when
+    p's M has kept one G past its slice without reaching the runtime (sysmon.retake). Taking
+    runnext from a RUNNING P is a thief's take under p.lock (see above), so only with procs > 1,
+    where the owner takes runnext under the lock too."""
+    with p.lock:
+        gs = [] if p.runnext is None else [p.runnext]
+        p.runnext = None
+        gs.extend(p.runq)
+        p.runq.clear()
+        p.nstolen += len(gs)
+    return gs
+
+
 def globrunqget(sched: Sched, p: P, max: int) -> G | None:
     """globrunqget takes a batch from the global queue: one G to run, the rest onto p's ring.
 

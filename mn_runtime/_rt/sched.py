@@ -156,6 +156,7 @@ class Sched:
         self.chaos: Chaos | None = None
         # Counters written under sched.lock or by one thread; read racily by stats().
         self.nhandoff = 0
+        self.nstuckhandoff = 0  # Ps whose queue sysmon handed on, their G stuck (sysmon only)
         self.npreempt = 0
         self.nspinstart = 0
         from .netpoll import Netpoller

@@ -4,9 +4,11 @@ A parked G's coroutine is suspended at an `await`; `cr_await` names what it awai
 another coroutine (follow it), a generator-based awaitable such as the runtime's traps (follow
 gi_yieldfrom), or something else (stop). The frames on the way are the G's "stack", innermost last.
 
-A G that is RUNNING is being stepped by another thread: its frames change under our feet, so its
-listing shows only where it runs (M and P), except for the G that asks for the dump, whose stack
-is its own and is read from the calling frame.
+A G that is RUNNING is being stepped by another thread: its listing shows where it runs (M and
+P), how long its P has run it without a schedule (as sysmon last saw it), and a snapshot of its
+M's Python stack from the G's coroutine inward (sys._current_frames; a moment old by the time it
+is printed), so a G that holds its M in a long computation or a blocking call made outside
+`syscall` shows where. The G that asks for the dump reads its own stack from the calling frame.
 
 The listing follows Go's traceback:
 
@@ -65,6 +67,26 @@ def _own_frames(coro: Any) -> list[FrameType]:
     return []
 
 
+def _running_frames(g: G) -> list[FrameType]:
+    """_running_frames: a snapshot of the frames of g, RUNNING on another M, from its coroutine's
+    frame inward (outermost first); empty when its M is not inside it any more."""
+    m = g.m
+    coro = g.coro
+    th = m.thread if m is not None else None
+    top = getattr(coro, "cr_frame", None) if coro is not None else None
+    if th is None or th.ident is None or top is None:
+        return []
+    f: FrameType | None = sys._current_frames().get(th.ident)
+    frames: list[FrameType] = []
+    while f is not None and len(frames) < MAX_DEPTH:
+        frames.append(f)
+        if f is top:
+            frames.reverse()
+            return frames
+        f = f.f_back
+    return []
+
+
 def _internal(frame: FrameType) -> bool:
     """_internal: frame runs mn_runtime's own code (a channel operation, Mutex.lock, select, the
     Group wrapper): left out of a listing that has user frames, which the wait reason explains."""
@@ -95,6 +117,10 @@ def format_goroutine(g: G, now: float | None = None, caller: G | None = None) ->
             p = m.p if m is not None else None
             if m is not None:
                 state += f", M{m.id}" + (f" P{p.id}" if p is not None else "")
+            if status == GStatus.RUNNING and p is not None:
+                tick, since = p.sysmontick[0], p.sysmontick[1]  # sysmon's last look (one tuple)
+                if tick == p.schedtick and since:
+                    state += f", {format_waited(now - since)} in this slice"
     lines = [f"goroutine {g.id} [{state}]: {g.name}"]
     frames: list[FrameType] = []
     if coro is not None:
@@ -102,6 +128,8 @@ def format_goroutine(g: G, now: float | None = None, caller: G | None = None) ->
             frames = _own_frames(coro)
         elif status != GStatus.RUNNING:
             frames = coro_frames(coro)
+        else:
+            frames = _running_frames(g)
     user = [f for f in frames if not _internal(f)] or frames
     for f in reversed(user):
         mod = f.f_globals.get("__name__", "?")

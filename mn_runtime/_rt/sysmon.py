@@ -23,13 +23,16 @@ from typing import TYPE_CHECKING
 from . import park as _park
 from .idle import checkdead, handoffp, injectglist, wakep
 from .p import PStatus
-from .runq import runqempty
+from .runq import runqdrain, runqempty
 
 if TYPE_CHECKING:
     from .g import G
     from .sched import Sched
 
 FORCE_PREEMPT_NS = 10e-3  # seconds a G may run before it is asked to yield (Go's forcePreemptNS)
+# STUCK_NS: seconds after which a G that has not yielded is taken to hold its M outside the runtime,
+# and its P's queued Gs go to the global queue (retake).
+STUCK_NS = 2 * FORCE_PREEMPT_NS
 MIN_DELAY = 20e-6
 MAX_DELAY = 10e-3
 DEEP_DELAY = 1.0
@@ -209,6 +212,17 @@ class Sysmon:
                     if (p.runnext is not None or p.runq) and sched.npidle and not sched.nmspinning:
                         wakep(sched)
                         n += 1
+                    if schedwhen + STUCK_NS <= now and sched.procs > 1 and (p.runnext is not None or p.runq):
+                        # The G ignored its request for a whole slice more: it holds its M in
+                        # Python or C code that never reaches the runtime (a loop without awaits,
+                        # time.sleep called directly). Its P's queue would wait behind it, and
+                        # thieves take only half of a ring at a time and only from when they run
+                        # dry: hand it all to the global queue, where every P looks.
+                        gs = runqdrain(p)
+                        if gs:
+                            sched.nstuckhandoff += 1
+                            injectglist(sched, gs)
+                            n += 1
         return n
 
     def join(self) -> None:

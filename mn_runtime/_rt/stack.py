@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["coro_frames", "format_goroutine", "format_waited"]
 
 MAX_DEPTH = 256
+# LONG_SLICE: a running G's header says how long its slice has run once it is past sysmon's
+# preemption limit (sysmon.FORCE_PREEMPT_NS): a G holding its M, worth pointing at.
+LONG_SLICE = 10e-3
 
 
 def coro_frames(coro: Any) -> list[FrameType]:
@@ -119,7 +122,7 @@ def format_goroutine(g: G, now: float | None = None, caller: G | None = None) ->
                 state += f", M{m.id}" + (f" P{p.id}" if p is not None else "")
             if status == GStatus.RUNNING and p is not None:
                 tick, since = p.sysmontick[0], p.sysmontick[1]  # sysmon's last look (one tuple)
-                if tick == p.schedtick and since:
+                if tick == p.schedtick and since and now - since >= LONG_SLICE:
                     state += f", {format_waited(now - since)} in this slice"
     lines = [f"goroutine {g.id} [{state}]: {g.name}"]
     frames: list[FrameType] = []

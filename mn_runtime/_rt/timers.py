@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -150,7 +151,11 @@ class VirtualClock:
         np = sched.netpoll
         if not fdquiet and np.waiting():
             self.wantquiet = True
-            np.wakeup()
+            # The poller takes the request at the top of its next round. Called by the poller
+            # itself (the end of its round), no wake-up: one would end its quiet watch at once,
+            # unquiet, and the round after would ask again, for ever.
+            if threading.current_thread() is not np.thread:
+                np.wakeup()
             return
         timers = sched.timers
         with timers.lock:

@@ -233,7 +233,7 @@ def stats() -> Stats:
     cpu = _thread_cpu(ms)
     return Stats(
         goroutines=len(s.allgs),
-        goroutines_created=s.goidgen,
+        goroutines_created=s.allgs.created(s.allp),
         procs=s.procs,
         gil_enabled=_gil.gil_enabled(),
         idle_procs=npidle,
@@ -336,8 +336,7 @@ def schedtrace_line(s: Sched, detail: bool = False) -> str:
             f"  M{m.id}: p={p.id if p is not None else -1} curg={g.id if g is not None else -1}"
             f" spinning={str(m.spinning).lower()} blocked={str(m.insyscall).lower()}"
         )
-    with s.allglock:
-        gs = sorted(s.allgs.values(), key=lambda g: g.id)
+    gs = s.allgs.snapshot()
     for g in gs:
         gm = g.m
         lines.append(
@@ -350,8 +349,7 @@ def dump_goroutines() -> str:
     """dump_goroutines lists every goroutine: id, status or wait reason and for how long, its
     suspended stack (file:line of each awaiting frame) and where it was created."""
     s = _cur()
-    with s.allglock:
-        gs = sorted(s.allgs.values(), key=lambda g: g.id)
+    gs = s.allgs.snapshot()
     now = time.monotonic()
     from ._rt.park import current_g
 
@@ -376,22 +374,9 @@ def _print_err(text: str) -> None:
 
 def _allgs_from_handler(s: Sched) -> list[Any]:
     """_allgs_from_handler lists the Gs for a signal handler's dump, sorted by id. The handler runs
-    on the main thread between two bytecodes, possibly while that thread holds allglock (run()
-    queueing main, or tearing down): waiting for the lock would deadlock, so it waits briefly and
-    then copies the table without it, retrying while another thread changes it meanwhile."""
-    lock = s.allglock
-    held = getattr(lock, "held", None)  # a CheckedLock (MN_DEBUG=lockcheck=1) knows its holder
-    if not (held is not None and held()) and lock.acquire(timeout=0.1):
-        try:
-            return sorted(s.allgs.values(), key=lambda g: g.id)
-        finally:
-            lock.release()
-    for _ in range(100):
-        try:
-            return sorted(list(s.allgs.values()), key=lambda g: g.id)
-        except RuntimeError:  # the dict changed size during the copy
-            continue
-    return []
+    on the main thread between two bytecodes, possibly while that thread holds a shard lock of the
+    G table (run() queueing main, or tearing down): it copies the table without the locks."""
+    return s.allgs.snapshot(locked=False)
 
 
 def _on_signal(signum: int, frame: Any) -> None:

@@ -232,8 +232,7 @@ def _others(me: Any) -> list[Any]:
     s = _sched.cur
     if s is None:
         return []
-    with s.allglock:
-        return sorted((g for g in s.allgs.values() if g is not me), key=lambda g: g.id)
+    return [g for g in s.allgs.snapshot() if g is not me]
 
 
 def _dump(gs: Sequence[Any]) -> str:
@@ -286,8 +285,7 @@ class _Watchdog:
         s = self.box[0] if self.box else None
         if s is None or _sched.cur is not s:
             return
-        with s.allglock:
-            gs = sorted(s.allgs.values(), key=lambda g: g.id)
+        gs = s.allgs.snapshot()
         err = MnTimeout(f"{self.what} ran past its timeout of {self.seconds:.3g}s; its goroutines:\n\n{_dump(gs)}")
         s.stop(error=err)
 

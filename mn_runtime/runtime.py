@@ -257,9 +257,7 @@ def _shutdown(sched: Sched, interrupted: KeyboardInterrupt | None) -> KeyboardIn
     sched.sysmon.join()
     sched.netpoll.join()
     sched.netpoll.close()
-    with sched.allglock:
-        left = list(sched.allgs.values())
-        sched.allgs.clear()
+    left = sched.allgs.take_all()
     for gp in left:
         abandon(gp)
         coro = gp.coro
@@ -279,9 +277,7 @@ def _abandon_interrupted(sched: Sched, alive: list[Any], interrupted: KeyboardIn
     sched.netpoll.join()
     sched.netpoll.close()  # an abandoned M never polls again: it is past its G's trap or in a syscall
     busy = {id(m.curg) for m in alive}
-    with sched.allglock:
-        left = list(sched.allgs.values())
-        sched.allgs.clear()
+    left = sched.allgs.take_all()
     left.sort(key=lambda gp: gp is not sched.maing)
     out: KeyboardInterrupt | None = None
     nsys = 0

@@ -242,16 +242,18 @@ def test_stats_is_a_typed_snapshot_that_reads_as_a_mapping() -> None:
 
 def test_signal_dump_does_not_wait_for_allglock_held_by_its_own_thread() -> None:
     """A signal handler runs on the main thread between two bytecodes, possibly while that thread
-    holds allglock (run() queueing main or tearing down): the dump must not wait for it."""
-    import threading
+    holds a lock of the G table (run() queueing main or tearing down): the dump must not wait."""
     import types
 
     from mn_runtime import debug as _debug
+    from mn_runtime._rt.allgs import GTable
 
-    g1, g2 = types.SimpleNamespace(id=2), types.SimpleNamespace(id=1)
-    fake = types.SimpleNamespace(allglock=threading.Lock(), allgs={2: g1, 1: g2})
-    with fake.allglock:  # held by this thread, as by the main thread the handler interrupts
+    table = GTable()
+    for gid in (2, 1, 17):
+        table.add(types.SimpleNamespace(id=gid))  # type: ignore[arg-type]
+    fake = types.SimpleNamespace(allgs=table)
+    with table.locks[1]:  # held by this thread, as by the main thread the handler interrupts
         t0 = time.monotonic()
         gs = _debug._allgs_from_handler(fake)  # type: ignore[arg-type]
         assert time.monotonic() - t0 < 2
-    assert [g.id for g in gs] == [1, 2]
+    assert [g.id for g in gs] == [1, 2, 17]

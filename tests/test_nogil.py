@@ -132,7 +132,7 @@ class _SlowFromGoexit:
     def acquire(self, *args: object) -> bool:
         import sys
 
-        if sys._getframe(1).f_code.co_name == "goexit":
+        if sys._getframe(2).f_code.co_name == "goexit":  # goexit -> GTable.remove -> acquire
             time.sleep(0.02)
         return self.inner.acquire(*args)  # type: ignore[arg-type]
 
@@ -159,7 +159,7 @@ def test_joined_goroutine_is_not_counted(procs: int) -> None:
     async def main() -> list[int]:
         s = _sched.cur
         assert s is not None
-        s.allglock = _SlowFromGoexit(s.allglock)  # type: ignore[assignment]
+        s.allgs.locks = [_SlowFromGoexit(lk) for lk in s.allgs.locks]  # type: ignore[misc]
         counts = []
         for _ in range(5):
             gs = [mn.go(child) for _ in range(4)]

@@ -350,8 +350,7 @@ def checkdead(sched: Sched) -> Deadlock | None:
         assert vc is not None
         vc.idle_locked(sched, sched.netpoll.fdquiet)
         return None
-    with sched.allglock:
-        gs = list(sched.allgs.values())
+    gs = sched.allgs.snapshot()
     if not gs:
         raise Throw("checkdead: no goroutines left but the runtime was not stopped")
     return Deadlock([stack.format_goroutine(g) for g in sorted(gs, key=lambda g: g.id)])

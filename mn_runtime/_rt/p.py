@@ -37,6 +37,8 @@ class PStatus(enum.IntEnum):
 
 class P:
     __slots__ = (
+        "goidcache",
+        "goidcacheend",
         "id",
         "lock",
         "m",
@@ -71,6 +73,10 @@ class P:
         self.ngrun = 0
         self.nsteal = 0
         self.nstolen = 0
+        # G ids this P may hand out without the id lock: goidcache up to goidcacheend (exclusive),
+        # written by the owner M only (Go's pp.goidcache; allgs.GTable.newid).
+        self.goidcache = 0
+        self.goidcacheend = 0
         self.nglobal = 0
         # preempt: sysmon found the current slice over its time (set with the G's flag); the
         # owner's next schedule starts a new slice and polls the global queue first.

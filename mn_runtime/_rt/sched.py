@@ -76,6 +76,7 @@ from typing import Any
 from ..errors import Throw
 from . import lock as _lock
 from . import park as _park
+from .allgs import GTable
 from .chaos import Chaos
 from .findrunnable import GLOBAL_POLL_TICKS, find_runnable
 from .g import DEAD, EXITED, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, badgstatus, casgstatus
@@ -132,9 +133,7 @@ class Sched:
         # how many, and the first few named, for the note run() adds to the error it raises.
         self.nlostpanics = 0
         self.lostpanics: list[str] = []
-        self.allglock = _lock.new(_lock.RANK_LEAF, "allglock")
-        self.allgs: dict[int, G] = {}
-        self.goidgen = 0
+        self.allgs = GTable()  # every G not yet exited, and the ids handed out (allgs.py)
         self.maing: G | None = None
         # ntimerg: how many Gs readied by timers wait at the front of the global queue (a hint,
         # written under sched.lock, read racily; it may overcount, never undercount for long).
@@ -183,12 +182,9 @@ class Sched:
         parent = m.curg if m is not None else None
         # Born RUNNABLE (g.py, IDLE): no other thread sees gp before allgs and the queue publish it.
         gp = G(0, coro, _copy_context(), name, where, pc, parent.id if parent is not None else 0)
-        lock = self.allglock
-        lock.acquire()  # hot path: acquire/release cost half of a with block
-        self.goidgen += 1
-        gp.id = gid = self.goidgen
-        self.allgs[gid] = gp
-        lock.release()
+        allgs = self.allgs
+        gp.id = allgs.newid(m.p if m is not None else None)  # m.p's cache: m is its owner
+        allgs.add(gp)
         if main:
             self.maing = gp
         tr = self.tracer
@@ -209,12 +205,7 @@ class Sched:
         """
         if gp.status is not RUNNING:  # the owner's check; the move itself is under gp.lock below
             badgstatus(gp, RUNNING, DEAD)
-        lock = self.allglock
-        lock.acquire()
-        try:
-            del self.allgs[gp.id]
-        finally:
-            lock.release()
+        self.allgs.remove(gp)
         lock = gp.lock
         lock.acquire()
         if gp.status is not RUNNING:  # casgstatus(gp, RUNNING, DEAD), inlined: one lock hold

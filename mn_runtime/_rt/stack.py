@@ -56,11 +56,10 @@ def coro_frames(coro: Any) -> list[FrameType]:
     return frames
 
 
-def _own_frames(coro: Any) -> list[FrameType]:
-    """_own_frames: the calling G's frames, from its coroutine's frame down to our caller."""
-    top = getattr(coro, "cr_frame", None)
+def _frames_up_to(f: FrameType | None, top: Any) -> list[FrameType]:
+    """_frames_up_to walks from frame f outward to top (a coroutine's frame) and returns the walk,
+    outermost first; empty when top is not on f's chain."""
     frames: list[FrameType] = []
-    f: FrameType | None = sys._getframe(2)
     while f is not None and len(frames) < MAX_DEPTH:
         frames.append(f)
         if f is top:
@@ -68,6 +67,11 @@ def _own_frames(coro: Any) -> list[FrameType]:
             return frames
         f = f.f_back
     return []
+
+
+def _own_frames(coro: Any) -> list[FrameType]:
+    """_own_frames: the calling G's frames, from its coroutine's frame down to our caller."""
+    return _frames_up_to(sys._getframe(2), getattr(coro, "cr_frame", None))
 
 
 def _running_frames(g: G) -> list[FrameType]:
@@ -79,15 +83,7 @@ def _running_frames(g: G) -> list[FrameType]:
     top = getattr(coro, "cr_frame", None) if coro is not None else None
     if th is None or th.ident is None or top is None:
         return []
-    f: FrameType | None = sys._current_frames().get(th.ident)
-    frames: list[FrameType] = []
-    while f is not None and len(frames) < MAX_DEPTH:
-        frames.append(f)
-        if f is top:
-            frames.reverse()
-            return frames
-        f = f.f_back
-    return []
+    return _frames_up_to(sys._current_frames().get(th.ident), top)
 
 
 def _internal(frame: FrameType) -> bool:

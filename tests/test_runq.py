@@ -266,3 +266,40 @@ def test_runnext_put_needs_a_running_p() -> None:
     s, p = FakeSched(), P(0, 8)
     with pytest.raises(Throw, match="runqput: P 0 is IDLE, not held by a running M"):
         runqput(s, p, mkg(1), True)
+
+
+def test_runqdrain_never_clears_a_runnext_the_owner_fills_meanwhile() -> None:
+    """sysmon's runqdrain runs while the owner M keeps running: the owner fills an empty runnext
+    without the lock. A drain that read the slot empty and then stored None anyway erased the
+    owner's G (a G lost for good: the spawn stress scenario under chaos ended in a false
+    Deadlock with one goroutine runnable and every queue empty). Here the owner's write lands
+    right after the drain's read."""
+    import types
+
+    from mn_runtime._rt.runq import runqdrain
+
+    gp = types.SimpleNamespace(id=7)
+
+    class OwnerWritesAfterRead:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.runq: deque[object] = deque()
+            self.nstolen = 0
+            self._rn: object = None
+            self.reads = 0
+
+        @property
+        def runnext(self) -> object:
+            v = self._rn
+            self.reads += 1
+            if self.reads == 1:
+                self._rn = gp  # the owner's unlocked fill of the empty slot, just after the read
+            return v
+
+        @runnext.setter
+        def runnext(self, v: object) -> None:
+            self._rn = v
+
+    p = OwnerWritesAfterRead()
+    gs = runqdrain(p)  # type: ignore[arg-type]
+    assert gs == [] and p._rn is gp, "the G the owner put in runnext was lost"

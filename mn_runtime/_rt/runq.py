@@ -177,8 +177,11 @@ def runqdrain(p: P) -> list[G]:
     runnext from a RUNNING P is a thief's take under p.lock (see above), so only with procs > 1,
     where the owner takes runnext under the lock too."""
     with p.lock:
-        gs = [] if p.runnext is None else [p.runnext]
-        p.runnext = None
+        gs = []
+        rn = p.runnext
+        if rn is not None:  # clear only a full slot: the owner fills an empty one without the lock
+            gs.append(rn)
+            p.runnext = None
         gs.extend(p.runq)
         p.runq.clear()
         p.nstolen += len(gs)

@@ -87,10 +87,26 @@ def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None, exc: BaseExceptio
         if tr is not None:
             tr.go_sysexit(m, gp, False)
         return True
-    # sysmon took the P away (exitsyscallfast_pidle, then exitsyscall0).
+    # sysmon took the P away (exitsyscallfast_pidle, then exitsyscall0). Taking an idle P and,
+    # failing that, queueing gp happen in one sched.lock hold, as in Go's exitsyscall0: a P that
+    # goes idle after this hold looks at the global queue under the same lock first (the tail of
+    # find_runnable), and one that went idle before it is on the idle list. In two holds, the last
+    # running M could go idle between them and gp would sit on the global queue with no M awake.
+    brk = 0
     with sched.lock:
-        np = None if sched.stopping else pidleget(sched)
-    if sched.stopping:
+        stopping = sched.stopping
+        np = None if stopping else pidleget(sched)
+        if not stopping and np is None:
+            m.curg = None
+            casgstatus(gp, SYSCALL, RUNNABLE)
+            # The G resumes on another M later: its outcome travels with it (execute sends or
+            # throws gp.resume), written before the queue publishes the G.
+            gp.resume = (result, exc)
+            if tr is not None:
+                tr.go_sysexit(m, gp, True)  # before another M can start gp (the tracer's locks are leaves)
+            sched.runq.append(gp)
+            brk = sched.mpolling
+    if stopping:
         # run() is ending (after Ctrl-C it may have given up on this M and abandoned gp already,
         # so gp's status is not ours to move): leave gp alone, as the fast path does.
         m.curg = None
@@ -101,17 +117,6 @@ def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None, exc: BaseExceptio
         if tr is not None:
             tr.go_sysexit(m, gp, True)
         return True
-    m.curg = None
-    casgstatus(gp, SYSCALL, RUNNABLE)
-    if tr is not None:
-        tr.go_sysexit(m, gp, True)
-    # The G resumes on another M later: its outcome must travel with it (execute sends or throws
-    # gp.resume), written before the queue's lock publishes the G.
-    gp.resume = (result, exc)
-    with sched.lock:
-        if not sched.stopping:
-            sched.runq.append(gp)
-        brk = sched.mpolling
     if brk:
         sched.netpoll.backend.mbreak()  # the M keeping the last P waits in epoll: gp is its work
     stopm(sched, m)  # on return m holds a P for find_runnable, or the runtime stops

@@ -56,14 +56,15 @@ def test_deadlock_found_when_the_poller_finishes_its_batch(monkeypatch: pytest.M
 def test_sysmon_wakes_for_every_run(procs: int) -> None:
     """sysmon decided to sleep deeply (every P idle) while the first M took its P: without
     sched.lock around the decision, acquirep read `deep` before sysmon stored it, and sysmon slept
-    through the run, up to a second (no preemption request for a 60 ms slice, no retake of a P
-    in a syscall). Repeated: the window is a few instructions wide. The slice is six times the
-    10 ms limit so that a busy host delaying sysmon's tick cannot fail the test."""
+    through the run, up to a second (no preemption request for a long slice, no retake of a P
+    in a syscall). Repeated: the window is a few instructions wide. The slice is 250 ms, 25 times
+    the 10 ms limit and a quarter of the deep sleep, so that a busy host delaying sysmon's ticks
+    cannot fail the test while the bug still does."""
     for _ in range(15):
 
         async def hog() -> int:
             t = time.monotonic()
-            while time.monotonic() - t < 0.06:
+            while time.monotonic() - t < 0.25:
                 pass
             await mn.gosched()
             return mn.stats()["preempt_requests"]

@@ -64,3 +64,34 @@ def test_dump_shows_the_stuck_goroutine_and_where() -> None:
     secs = float(head.split(", ")[-1].split(" s in this slice")[0])
     assert 0.05 <= secs <= 0.6, head
     assert "test_stuck.py" in block and "main" in block, block
+
+
+def test_gs_in_transit_from_a_stuck_p_are_not_a_deadlock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sysmon drains a stuck P's queue and then queues the Gs globally: in between they are on no
+    queue. The stuck goroutine finished and parked meanwhile and every M went idle, and checkdead
+    reported a false Deadlock (a runnable G "lost", seen under chaos at procs=4). The window is
+    widened here; thieves are kept off the child so that sysmon's hand-off is what moves it."""
+    from mn_runtime._rt import findrunnable as _fr
+    from mn_runtime._rt import sysmon as _sysmon
+
+    real = _sysmon.runqdrain
+
+    def slow_drain(p: object) -> list[object]:
+        gs = real(p)  # type: ignore[arg-type]
+        time.sleep(0.3)  # the owner parks and every M goes idle meanwhile
+        return gs  # type: ignore[return-value]
+
+    monkeypatch.setattr(_sysmon, "runqdrain", slow_drain)
+    monkeypatch.setattr(_fr, "runqgrab_stale", lambda *a: None)
+
+    async def child() -> int:
+        return 5
+
+    async def main() -> int:
+        g = mn.go(child)  # in this P's runnext
+        t = time.monotonic()
+        while time.monotonic() - t < 0.1:
+            pass  # stuck past two slices: sysmon drains the queue
+        return await g.join()
+
+    assert mn.run(main, procs=2) == 5

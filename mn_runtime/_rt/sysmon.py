@@ -27,6 +27,7 @@ from .runq import runqdrain, runqempty
 
 if TYPE_CHECKING:
     from .g import G
+    from .p import P
     from .sched import Sched
 
 FORCE_PREEMPT_NS = 10e-3  # seconds a G may run before it is asked to yield (Go's forcePreemptNS)
@@ -218,12 +219,32 @@ class Sysmon:
                         # time.sleep called directly). Its P's queue would wait behind it, and
                         # thieves take only half of a ring at a time and only from when they run
                         # dry: hand it all to the global queue, where every P looks.
-                        gs = runqdrain(p)
-                        if gs:
-                            sched.nstuckhandoff += 1
-                            injectglist(sched, gs)
+                        if self.handoff_stuck(p):
                             n += 1
         return n
+
+    def handoff_stuck(self, p: P) -> bool:
+        """handoff_stuck moves p's local queue to the global queue (retake, p's G stuck); whether
+        there was anything to move. Between the drain and the injection the Gs are on no queue, so
+        sysmon announces them in transit under sched.lock (`polling`, as for its network polls):
+        the stuck owner may go idle meanwhile, and checkdead must not take the moment for a
+        deadlock; it runs again once they are queued."""
+        sched = self.sched
+        with sched.lock:
+            self.polling = True
+        gs: list[G] = []
+        try:
+            gs = runqdrain(p)
+            if gs:
+                sched.nstuckhandoff += 1
+                injectglist(sched, gs)
+        finally:
+            with sched.lock:
+                self.polling = False
+                dead = checkdead(sched)
+            if dead is not None:
+                sched.stop(error=dead)
+        return bool(gs)
 
     def join(self) -> None:
         if self.thread.is_alive():

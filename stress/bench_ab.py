@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 _CHILD = r"""
-import sys, time
+import sys
 sys.path.insert(0, sys.argv[1])
 n, procs, instr = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 if instr:  # sysmon ticks by the clock, and valgrind slows the program 50x: keep it out of the count
@@ -32,24 +32,9 @@ if instr:  # sysmon ticks by the clock, and valgrind slows the program 50x: keep
     sysmon.MIN_DELAY = 0.05
     sysmon.MAX_DELAY = 0.5
     sysmon.NETPOLL_EVERY = 1e9
-import mn_runtime as mn
+from stress.bench_chan import mn_pingpong  # the ping-pong of bench_chan, on the copy above
 
-async def main():
-    a = mn.Chan()
-    b = mn.Chan()
-
-    async def pong():
-        for _ in range(n):
-            await b.send(await a.recv())
-
-    mn.go(pong)
-    t = time.perf_counter()
-    for i in range(n):
-        await a.send(i)
-        await b.recv()
-    return (time.perf_counter() - t) / n * 1e6
-
-print(mn.run(main, procs=procs))
+print(1e6 / mn_pingpong(n, procs))  # microseconds per round trip
 """
 
 

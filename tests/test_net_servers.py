@@ -53,7 +53,7 @@ def stop(p: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def resp() -> Iterator[int]:
-    p, port = start("stress.resp_server", "--procs", "2", "--idle-timeout", "0.5", "--max-bulk", "4096")
+    p, port = start("stress.servers.resp", "--procs", "2", "--idle-timeout", "0.5", "--max-bulk", "4096")
     try:
         yield port
     finally:
@@ -63,7 +63,7 @@ def resp() -> Iterator[int]:
 
 @pytest.fixture
 def http() -> Iterator[int]:
-    p, port = start("stress.http_server", "--procs", "2", "--idle-timeout", "0.5")
+    p, port = start("stress.servers.http", "--procs", "2", "--idle-timeout", "0.5")
     try:
         yield port
     finally:
@@ -151,7 +151,7 @@ def test_resp_server_hostile_clients_do_not_hurt_others(resp: int) -> None:
 
 
 def test_asyncio_twin_speaks_the_same_protocol() -> None:
-    p, port = start("stress.asyncio_resp_server")
+    p, port = start("stress.servers.asyncio_resp")
     try:
         s = connect(port)
         s.sendall(

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from stress.http_parser import HttpError, RequestParser
-from stress.resp_parser import ProtocolError, RespParser, parse_int64, split_args
+from stress.servers.http_parser import HttpError, RequestParser
+from stress.servers.resp_parser import ProtocolError, RespParser, parse_int64, split_args
 from tests.test_net_servers import closed_by_peer, connect, recv_until, start, stop
 
 MiB = 1 << 20
@@ -42,18 +42,18 @@ LIMITS = ("--idle-timeout", "30", "--request-timeout", "1", "--write-timeout", "
 @pytest.fixture(scope="module", params=[1, 4], ids=["procs1", "procs4"])
 def resp(request: pytest.FixtureRequest) -> Iterator[tuple[int, psutil.Process]]:
     """The RESP server with one P and with more Ps than this machine's cores."""
-    yield from server("stress.resp_server", request.param, *LIMITS, "--max-command", str(48 * MiB))
+    yield from server("stress.servers.resp", request.param, *LIMITS, "--max-command", str(48 * MiB))
 
 
 @pytest.fixture(
     scope="module", params=[("builtin", 1), ("builtin", 4), ("h11", 2)], ids=lambda p: f"{p[0]}-procs{p[1]}"
 )
 def http(request: pytest.FixtureRequest) -> Iterator[tuple[int, psutil.Process]]:
-    """The HTTP server with each of its parsers (stress/http_parser.py, h11)."""
+    """The HTTP server with each of its parsers (stress/servers/http_parser.py, h11)."""
     parser, procs = request.param
     if parser == "h11":
         needs_h11()
-    yield from server("stress.http_server", procs, "--parser", parser, *LIMITS)
+    yield from server("stress.servers.http", procs, "--parser", parser, *LIMITS)
 
 
 def serves(port: int, ping: bytes, pong: bytes) -> bool:
@@ -550,13 +550,13 @@ def test_http_server_without_h11_says_what_to_install() -> None:
     """Without h11 the server runs with its own parser, and --parser h11 says what to install."""
     code = (
         "import sys; sys.modules['h11'] = None; "
-        "from stress.http_server import main; main(['--listen', '127.0.0.1:0', '--parser', 'h11'])"
+        "from stress.servers.http import main; main(['--listen', '127.0.0.1:0', '--parser', 'h11'])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "needs the h11 package" in out.stderr and "pip install -e '.[servers]'" in out.stderr, out.stderr
-    code = "import sys; sys.modules['h11'] = None; from stress.http_server import main; main(sys.argv[1:])"
-    p, port = start("stress.http_server", code=code)
+    code = "import sys; sys.modules['h11'] = None; from stress.servers.http import main; main(sys.argv[1:])"
+    p, port = start("stress.servers.http", code=code)
     try:
         assert serves(port, http_get(b"/"), b"hello, world\n")
     finally:

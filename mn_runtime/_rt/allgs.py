@@ -3,7 +3,7 @@
 Go adds a G to allgs once, when it is first allocated, and recycles dead Gs through per-P free
 lists, so `allglock` is rare there. Here every G is a new object, added by newproc and removed by
 goexit: two table changes per goroutine, from whichever M creates or ends it. One lock around one
-dict made spawning on two Ms contend for it (stress/bench_locks.py, "spawn x2"), so the table is
+dict made spawning on two Ms contend for it (stress/benchmarks/locks.py, "spawn x2"), so the table is
 split into NSHARD shards by G id, each a dict under its own lock, and ids come from per-P caches
 of IDBATCH consecutive ids (Go's pp.goidcache), refilled under `idlock`: spawning Ms on different
 Ps then touch different shards nearly always and the id lock once per IDBATCH Gs.

@@ -141,7 +141,7 @@ def assert_held(lock: Any, fn: str) -> None:
 
 def count_locks(on: bool) -> None:
     """count_locks starts (or stops and forgets) keeping every CheckedLock made from now on, for
-    lock_stats; a measurement tool (stress/bench_locks.py), with lock checking on."""
+    lock_stats; a measurement tool (stress/benchmarks/locks.py), with lock checking on."""
     global _registry
     with _registrylock:
         _registry = [] if on else None

@@ -1,4 +1,4 @@
-"""scenarios: one module per stress scenario, each with NAME, DOC and `async def main(ctx)`."""
+"""scenarios: the stress scenarios `python -m stress` runs, one module each: NAME, DOC, `async def main(ctx)`."""
 
 from __future__ import annotations
 

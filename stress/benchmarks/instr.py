@@ -11,7 +11,7 @@ Under valgrind the program runs some 50x slower, so sysmon, which ticks by the c
 50x more often per round trip; the child slows its tick (and its network look) so that it stays
 out of the count, as it nearly is at full speed.
 
-    python -m stress.bench_instr [--clients 100] [--rounds 50,150] [--bufread]
+    python -m stress.benchmarks.instr [--clients 100] [--rounds 50,150] [--bufread]
 
 Needs valgrind (Debian: apt install valgrind); not part of the default test run.
 """
@@ -33,7 +33,7 @@ def child(clients: int, rounds: int, bufread: bool) -> None:
     sysmon.MIN_DELAY = 0.05
     sysmon.MAX_DELAY = 0.5
     sysmon.NETPOLL_EVERY = 1e9
-    from stress.bench_net import run_mn
+    from stress.benchmarks.net import run_mn
 
     run_mn(clients, rounds, 1, True, bufread)
 
@@ -46,13 +46,13 @@ def count(clients: int, rounds: int, bufread: bool) -> int:
         "--cachegrind-out-file=/dev/null",
         sys.executable,
         "-m",
-        "stress.bench_instr",
+        "stress.benchmarks.instr",
         "--child",
         f"{clients},{rounds}",
     ]
     if bufread:
         cmd.append("--bufread")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True).stderr
     m = re.search(r"I\s+refs:\s+([\d,]+)", out)
     if m is None:
@@ -72,7 +72,7 @@ def main() -> None:
         child(c, r, a.bufread)
         return
     if shutil.which("valgrind") is None:
-        sys.exit("bench_instr needs valgrind (apt install valgrind)")
+        sys.exit("stress.benchmarks.instr needs valgrind (apt install valgrind)")
     r1, r2 = (int(x) for x in a.rounds.split(","))
     if not 0 < r1 < r2:
         sys.exit("--rounds needs two increasing positive counts, e.g. 50,150")

@@ -1,6 +1,6 @@
 """Core scheduler benchmarks against asyncio (and threads), same run, same machine; medians.
 
-    python -m stress.bench_core [--runs 5] [--quick]
+    python -m stress.benchmarks.core [--runs 5] [--quick]
 
 Prints one markdown table of medians and ratios (docs/benchmarks.md keeps a copy). Each figure is
 measured here, now; nothing is hard-coded.
@@ -260,7 +260,7 @@ print((rss - base) / n)
 
 
 def mem_per_parked(kind: str, n: int) -> float:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = subprocess.run(
         [sys.executable, "-c", _MEM_CHILD, kind, str(n)], cwd=root, capture_output=True, text=True, check=True
     )

@@ -1,12 +1,12 @@
 """A/B two copies of mn_runtime on the unbuffered-channel ping-pong: instructions or time per round trip.
 
-    python -m stress.bench_ab OLD_DIR NEW_DIR [--procs 1] [--instr] [--runs 9] [--n 20000]
+    python -m stress.benchmarks.ab OLD_DIR NEW_DIR [--procs 1] [--instr] [--runs 9] [--n 20000]
 
 Each DIR holds a `mn_runtime` package (a copy of the tree before and after a change, e.g. made
 with `git archive`). Without --instr: the two are timed in fresh processes, runs interleaved and
 pinned to one core (taskset), and the medians and minimums of µs per round trip are compared.
 With --instr: valgrind (cachegrind) counts the user-space instructions of a round trip, as
-stress/bench_instr.py does for the echo benchmark: two run lengths, the difference divided by the
+stress/benchmarks/instr.py does for the echo benchmark: two run lengths, the difference divided by the
 extra round trips, so start-up cancels out. The count does not swing with the shared host's load,
 which can move the timed medians by 2x; a lock costs more cycles than its instruction count says.
 """
@@ -32,7 +32,7 @@ if instr:  # sysmon ticks by the clock, and valgrind slows the program 50x: keep
     sysmon.MIN_DELAY = 0.05
     sysmon.MAX_DELAY = 0.5
     sysmon.NETPOLL_EVERY = 1e9
-from stress.bench_chan import mn_pingpong  # the ping-pong of bench_chan, on the copy above
+from stress.benchmarks.chan import mn_pingpong  # the ping-pong of benchmarks/chan.py, on the copy above
 
 print(1e6 / mn_pingpong(n, procs))  # microseconds per round trip
 """

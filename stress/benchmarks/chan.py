@@ -1,6 +1,6 @@
 """Channel benchmarks against asyncio, uvloop and trio: same run, same machine, medians, ratios.
 
-    python -m stress.bench_chan [--runs 5] [--quick] [--only pingpong,fanout,select]
+    python -m stress.benchmarks.chan [--runs 5] [--quick] [--only pingpong,fanout,select]
 
 1. ping-pong: two Gs bounce a value over two unbuffered channels (round trips/s), mn at procs=1
    and procs=2, vs two asyncio tasks over asyncio.Queue(1) (plain loop and uvloop) and two trio

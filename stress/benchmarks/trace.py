@@ -1,8 +1,8 @@
-"""bench_trace: what tracing costs. Ping-pong over an unbuffered channel and a gosched loop, with
+"""trace: what tracing costs. Ping-pong over an unbuffered channel and a gosched loop, with
 tracing off, metrics on (MN_DEBUG=metrics=1) and a full execution trace, against asyncio in the
 same run; then a trace of over 1M events is written and loaded back.
 
-    python stress/bench_trace.py [--runs 5] [--n 20000] [--big 1000000]
+    python -m stress.benchmarks.trace [--runs 5] [--n 20000] [--big 1000000]
 
 Reports the median of --runs runs per configuration, and ratios to tracing off. With tracing off
 the only cost left is each event site's `if tracer is not None` test; the script times that test
@@ -20,8 +20,6 @@ import sys
 import tempfile
 import time
 import timeit
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import mn_runtime as mn
 

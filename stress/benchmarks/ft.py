@@ -1,7 +1,7 @@
 """Scaling on a free-threaded CPython: mn_runtime at procs 1 and 2 against the peers a user would pick.
 
-    .venv-ft/bin/python -m stress.bench_ft [--runs 5] [--scale 1] [--only pure,echo] [--peers tonio,threads]
-    .venv-ft/bin/python -m stress.bench_ft --quick --runs 1          # smoke run, tiny sizes
+    .venv-ft/bin/python -m stress.benchmarks.ft [--runs 5] [--scale 1] [--only pure,echo] [--peers tonio,threads]
+    .venv-ft/bin/python -m stress.benchmarks.ft --quick --runs 1          # smoke run, tiny sizes
 
 Workloads (`--only` names), each at 1 and 2 workers (mn: procs=1 and procs=2):
 
@@ -9,7 +9,7 @@ Workloads (`--only` names), each at 1 and 2 workers (mn: procs=1 and procs=2):
   at procs=1, so that start-up does not dominate; `--scale` multiplies it).
 - imbalanced: one G creates all 64, and each computes half of its work before its first yield, then
   the rest in slices: the second P must steal unstarted Gs and started ones.
-- cpumixed: the CPU-mixed jobs of stress/bench_core.py (sha256 through a blocking-call offload, a
+- cpumixed: the CPU-mixed jobs of stress/benchmarks/core.py (sha256 through a blocking-call offload, a
   1 ms sleep, a Python loop), against the same jobs run sequentially on one thread.
 - spawn (tasks/s), pingpong (round trips/s between two tasks over a channel or queue), fanout (1
   producer, 8 consumers, capacity 128; items/s), select (one task receiving from 4 channels fed
@@ -47,7 +47,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 WORKLOADS = ("pure", "imbalanced", "cpumixed", "spawn", "pingpong", "fanout", "select", "echo")
 PEERS = ("asyncio", "threads", "pyroutine", "mt_asyncio", "tonio", "runloom")
@@ -147,38 +147,38 @@ def mn_pure(workers: int, sz: dict[str, int], imbalanced: bool) -> float:
 
 
 def mn_echo(workers: int, sz: dict[str, int]) -> tuple[float, dict[str, Any]]:
-    from . import bench_net
+    from . import net
 
-    dt, lat = bench_net.run_mn(sz["clients"], sz["rounds"], workers, mpoll=True)
+    dt, lat = net.run_mn(sz["clients"], sz["rounds"], workers, mpoll=True)
     return _echo_result(dt, lat, sz)
 
 
 def _echo_result(dt: float, lat: list[float], sz: dict[str, int]) -> tuple[float, dict[str, Any]]:
-    from . import bench_net
+    from . import net
 
     if len(lat) != sz["clients"] * sz["rounds"]:
         raise RuntimeError(f"echo: {len(lat)} round trips recorded, {sz['clients'] * sz['rounds']} expected")
-    p50, p99 = bench_net._pct(lat)
+    p50, p99 = net._pct(lat)
     return sz["clients"] * sz["rounds"] / dt, {"p50_ms": round(p50, 3), "p99_ms": round(p99, 3)}
 
 
 def run_mn(workload: str, workers: int, sz: dict[str, int]) -> tuple[float, dict[str, Any]]:
-    from . import bench_chan, bench_core
+    from . import chan, core
 
     if workload in ("pure", "imbalanced"):
         return mn_pure(workers, sz, workload == "imbalanced"), {}
     if workload == "cpumixed":
-        return bench_core.mn_jobs(sz["jobs"], workers), {}
+        return core.mn_jobs(sz["jobs"], workers), {}
     if workload == "spawn":
-        return bench_core.mn_spawn(sz["spawn"], workers), {}
+        return core.mn_spawn(sz["spawn"], workers), {}
     if workload == "pingpong":
-        return bench_chan.mn_pingpong(sz["pingpong"], workers), {}
+        return chan.mn_pingpong(sz["pingpong"], workers), {}
     if workload == "fanout":
         counts: list[int] = []
-        r = bench_chan.mn_fanout(sz["fanout"], workers, counts)
+        r = chan.mn_fanout(sz["fanout"], workers, counts)
         return r, {"per_consumer": counts}
     if workload == "select":
-        return bench_chan.mn_select(sz["select"], workers), {}
+        return chan.mn_select(sz["select"], workers), {}
     if workload == "echo":
         return mn_echo(workers, sz)
     raise ValueError(f"unknown workload {workload!r}")
@@ -248,24 +248,24 @@ def aio_select(n: int) -> float:
 
 
 def run_aio(workload: str, workers: int, sz: dict[str, int]) -> tuple[float, dict[str, Any]]:
-    from . import bench_chan, bench_core, bench_net
+    from . import chan, core, net
 
     if workload in ("pure", "imbalanced"):
         return aio_pure(sz, workload == "imbalanced"), {}
     if workload == "cpumixed":
-        return bench_core.asyncio_jobs(sz["jobs"], 2), {}
+        return core.asyncio_jobs(sz["jobs"], 2), {}
     if workload == "spawn":
-        return bench_core.asyncio_spawn(sz["spawn"]), {}
+        return core.asyncio_spawn(sz["spawn"]), {}
     if workload == "pingpong":
-        return bench_chan.asyncio_pingpong(sz["pingpong"]), {}
+        return chan.asyncio_pingpong(sz["pingpong"]), {}
     if workload == "fanout":
         counts: list[int] = []
-        r = bench_chan.asyncio_fanout(sz["fanout"], counts)
+        r = chan.asyncio_fanout(sz["fanout"], counts)
         return r, {"per_consumer": counts}
     if workload == "select":
         return aio_select(sz["select"]), {}
     if workload == "echo":
-        dt, lat = bench_net.run_asyncio(sz["clients"], sz["rounds"], False)
+        dt, lat = net.run_asyncio(sz["clients"], sz["rounds"], False)
         return _echo_result(dt, lat, sz)
     raise ValueError(f"unknown workload {workload!r}")
 
@@ -293,7 +293,7 @@ def threads_pure(workers: int, sz: dict[str, int], imbalanced: bool) -> float:
 
 
 def threads_jobs(workers: int, jobs: int) -> float:
-    from .bench_core import _hash4, _pywork
+    from .core import _hash4, _pywork
 
     def job() -> None:
         _hash4()
@@ -363,7 +363,7 @@ def threads_fanout(n: int) -> tuple[float, list[int]]:
 
 
 def run_threads(workload: str, workers: int, sz: dict[str, int]) -> tuple[float, dict[str, Any]]:
-    from . import bench_net
+    from . import net
 
     if workload in ("pure", "imbalanced"):
         return threads_pure(workers, sz, workload == "imbalanced"), {}
@@ -377,19 +377,19 @@ def run_threads(workload: str, workers: int, sz: dict[str, int]) -> tuple[float,
         r, counts = threads_fanout(sz["fanout"])
         return r, {"per_consumer": counts}
     if workload == "echo":
-        dt, lat = bench_net.run_threads(sz["clients"], sz["rounds"])
+        dt, lat = net.run_threads(sz["clients"], sz["rounds"])
         return _echo_result(dt, lat, sz)
     raise NotApplicable(workload)
 
 
 def job_parts(workload: str) -> tuple[Callable[[], bytes], Callable[[], int]]:
-    """job_parts: bench_core's two halves of a CPU-mixed job, for a peer's runner to import before
-    its runtime starts (not inside a fiber on a small stack). Importing bench_core imports
+    """job_parts: core's two halves of a CPU-mixed job, for a peer's runner to import before
+    its runtime starts (not inside a fiber on a small stack). Importing core imports
     mn_runtime, so a peer's process imports it for the CPU-mixed jobs only; the other workloads
     get stand-ins they never call."""
     if workload != "cpumixed":
         return bytes, int
-    from .bench_core import _hash4, _pywork
+    from .core import _hash4, _pywork
 
     return _hash4, _pywork
 
@@ -911,7 +911,7 @@ def one(impl: str, workload: str, workers: int, sz: dict[str, int]) -> dict[str,
     """one measurement, in this (fresh) process: the figure, and whether the GIL was enabled once
     the implementation was imported and once it had run."""
     if impl == "sequential":
-        from .bench_core import seq_jobs
+        from .core import seq_jobs
 
         return {"value": seq_jobs(sz["jobs"]), "extra": {}, "gil_import": gil_enabled(), "gil_end": gil_enabled()}
     if impl == "mt_asyncio":
@@ -947,7 +947,7 @@ def measure(
     impl: str, workload: str, workers: int, sz: dict[str, int], timeout: float
 ) -> tuple[dict[str, Any] | None, str]:
     """measure runs one cell in a fresh interpreter; returns (result, "") or (None, why it failed)."""
-    cmd = [sys.executable, "-m", "stress.bench_ft", "--one", impl, workload, str(workers), json.dumps(sz)]
+    cmd = [sys.executable, "-m", "stress.benchmarks.ft", "--one", impl, workload, str(workers), json.dumps(sz)]
     try:
         p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

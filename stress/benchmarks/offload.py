@@ -1,6 +1,6 @@
 """CPU-mixed work past one interpreter, and the cost of waiting on a future; medians of interleaved runs.
 
-    python -m stress.bench_offload [--runs 5] [--jobs 64] [--cpu-ms 10] [--rounds 5000]
+    python -m stress.benchmarks.offload [--runs 5] [--jobs 64] [--cpu-ms 10] [--rounds 5000]
 
 Part 1, CPU-mixed jobs: each job is a pure-Python computation of about --cpu-ms (calibrated here,
 now, on this interpreter), a 1 ms sleep and one loopback round trip (connect, 64 bytes there and

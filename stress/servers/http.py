@@ -1,18 +1,18 @@
 """A small HTTP/1.1 keep-alive server on mn_runtime.net, for wrk/ab.
 
-    python -m stress.http_server --listen 127.0.0.1:8080 --procs 2 [--parser h11]
+    python -m stress.servers.http --listen 127.0.0.1:8080 --procs 2 [--parser h11]
 
 GET/HEAD / answers "hello, world"; GET /bytes/N answers N bytes (N <= 1 MiB); POST /echo echoes its
 body (Content-Length or chunked). Keep-alive and pipelining (HTTP/1.1), "Connection: close"
 honoured, HTTP/1.0 closes unless it asks for keep-alive (with --parser h11, HTTP/1.0 always closes).
 
-Requests are parsed by stress/http_parser.py, a strict incremental RFC 9112 parser, or with
+Requests are parsed by stress/servers/http_parser.py, a strict incremental RFC 9112 parser, or with
 --parser h11 by h11 (pip install -e '.[servers]'); this file is about connections and limits.
 Hostile input is contained per connection (docs/netpoller.md, "Servers under hostile clients"): a
 header block over 8 KiB gets 431, a malformed request line or header, conflicting Content-Length
 headers or a missing Host 400, a body over --max-body 413, each followed by closing that
 connection; lines ending in a bare "\n" are accepted, as RFC 9112 2.2 allows. Per connection
-(stress/serving.py): once --max-output response bytes wait to be written the server stops reading
+(stress/servers/serving.py): once --max-output response bytes wait to be written the server stops reading
 and parsing that client's pipeline until they are written; a write that makes no progress for
 --write-timeout seconds closes the connection; a request must arrive whole within
 --request-timeout seconds of its first byte (plus 1 s per --min-rate bytes), and a client that
@@ -48,7 +48,7 @@ _REASONS = {
     501: b"Not Implemented",
     505: b"HTTP Version Not Supported",
 }
-NEEDS_H11 = "stress.http_server --parser h11 needs the h11 package: pip install -e '.[servers]'"
+NEEDS_H11 = "stress.servers.http --parser h11 needs the h11 package: pip install -e '.[servers]'"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # A body at least this large goes out by reference, not copied into its response.
 BIG = 16 * 1024
@@ -86,7 +86,7 @@ def response(status: int, body: bytes, keep: bool, head: bool = False) -> bytes 
 
 
 async def serve_conn(c: object, opts: argparse.Namespace) -> None:
-    """serve_conn serves one connection with stress/http_parser.py."""
+    """serve_conn serves one connection with stress/servers/http_parser.py."""
     conn = Conn(c, opts)
     p = RequestParser(MAX_HEADER, opts.max_body)
     out = conn.out
@@ -203,14 +203,14 @@ async def serve(opts: argparse.Namespace) -> None:
 
 
 def options(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m stress.http_server", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m stress.servers.http", description=__doc__.splitlines()[0])
     ap.add_argument("--listen", default="127.0.0.1:8080", help="host:port (default %(default)s; port 0 picks one)")
     ap.add_argument("--procs", type=int, default=None, help="mn_runtime Ps (default: CPU count)")
     ap.add_argument(
         "--parser",
         choices=("builtin", "h11"),
         default="builtin",
-        help="stress/http_parser.py (default), or h11 (the optional extra 'servers')",
+        help="stress/servers/http_parser.py (default), or h11 (the optional extra 'servers')",
     )
     ap.add_argument("--max-body", type=int, default=1 << 20, help="largest request body, bytes (default 1 MiB)")
     add_limit_options(ap, idle=10.0, request=10.0)

@@ -3,9 +3,9 @@ in one process, for mn_runtime and its peers. Each run is a fresh subprocess (ge
 world); the implementations take turns, --repeat rounds, and the median run of each is reported
 with p50/p99 round-trip latency and ratios.
 
-    python -m stress.bench_net                         # full table (100 and 1000 clients)
-    python -m stress.bench_net --clients 100 --impls mn2,asyncio --repeat 3
-    python -m stress.bench_net --idle 10000            # 10k idle connections: memory and accept time
+    python -m stress.benchmarks.net                         # full table (100 and 1000 clients)
+    python -m stress.benchmarks.net --clients 100 --impls mn2,asyncio --repeat 3
+    python -m stress.benchmarks.net --idle 10000            # 10k idle connections: memory and accept time
 
 Implementations: mn1/mn2/mn4 (mn_runtime, procs 1/2/4; idle Ms poll epoll without blocking, Go's
 netpoll(0) in findrunnable), mn2-nompoll (procs 2, every fd wake-up comes from the poller thread),
@@ -345,7 +345,7 @@ def main() -> None:
             for impl in impls:
                 if impl in failed:
                     continue
-                cmd = [sys.executable, "-m", "stress.bench_net", "--one", impl, str(clients), str(rounds)]
+                cmd = [sys.executable, "-m", "stress.benchmarks.net", "--one", impl, str(clients), str(rounds)]
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
                 if out.returncode != 0:
                     print(f"{impl}: failed: {out.stderr[-500:]}")

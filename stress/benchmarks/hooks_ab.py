@@ -2,7 +2,7 @@
 `if <tracer> is not None:` event site compiled out (rewritten to `if False:`, which CPython drops
 at compile time), on the unbuffered-channel ping-pong, interleaved runs in fresh processes.
 
-    python -m stress.bench_hooks_ab [--runs 12] [--n 20000] [--cpu 1]
+    python -m stress.benchmarks.hooks_ab [--runs 12] [--n 20000] [--cpu 1]
 
 --cpu pins every run to one core (taskset), which removes most of the run-to-run spread of a
 shared 2-core box. Prints per-run µs per round trip, medians, minimums and the loss in percent.
@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--cpu", type=int, default=None, help="pin runs to this CPU with taskset")
     a = ap.parse_args()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with tempfile.TemporaryDirectory() as tmp:
         sites = strip_hooks(os.path.join(root, "mn_runtime"), tmp)
         pin = ["taskset", "-c", str(a.cpu)] if a.cpu is not None and shutil.which("taskset") else []

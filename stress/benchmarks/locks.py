@@ -1,6 +1,6 @@
 """Lock acquisitions per operation, and which locks two Ms contend for (lock checking's counters).
 
-    python -m stress.bench_locks [--n 20000] [--procs 1,2]
+    python -m stress.benchmarks.locks [--n 20000] [--procs 1,2]
 
 Runs each operation N times under MN_DEBUG=lockcheck=1, where every runtime lock made through
 `_rt/lock.new` (and every G's lock) is a CheckedLock that counts its acquisitions and the ones
@@ -148,7 +148,7 @@ def measure(op: str, n: int, procs: int) -> dict[str, tuple[float, float]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m stress.bench_locks", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m stress.benchmarks.locks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=20000, help="operations per measurement (default 20000)")
     ap.add_argument("--procs", default="1,2", help="comma-separated procs values (default 1,2)")
     ap.add_argument("--only", default="", help="comma-separated operations (default: all)")

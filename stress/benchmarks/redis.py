@@ -1,6 +1,6 @@
 """redis-benchmark against the mn_runtime RESP server and its asyncio (and uvloop) twin, in one run.
 
-    python -m stress.bench_net_redis [--requests 100000] [--clients 50] [--pipeline 16] [--repeat 3]
+    python -m stress.benchmarks.redis [--requests 100000] [--clients 50] [--pipeline 16] [--repeat 3]
 
 Each server is started as a subprocess on a free loopback port; redis-benchmark (Debian package
 redis-tools) runs SET and GET against each in turn, --repeat rounds; the median ops/s of each is
@@ -20,10 +20,10 @@ import subprocess
 import sys
 
 SERVERS = {
-    "mn procs=1": ["stress.resp_server", "--procs", "1"],
-    "mn procs=2": ["stress.resp_server", "--procs", "2"],
-    "asyncio": ["stress.asyncio_resp_server"],
-    "uvloop": ["stress.asyncio_resp_server", "--uvloop"],
+    "mn procs=1": ["stress.servers.resp", "--procs", "1"],
+    "mn procs=2": ["stress.servers.resp", "--procs", "2"],
+    "asyncio": ["stress.servers.asyncio_resp"],
+    "uvloop": ["stress.servers.asyncio_resp", "--uvloop"],
 }
 
 

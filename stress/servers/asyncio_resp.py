@@ -1,8 +1,8 @@
-"""The asyncio twin of stress/resp_server.py: same parser, same command table, same output cap and
+"""The asyncio twin of stress/servers/resp.py: same parser, same command table, same output cap and
 idle and write timeouts; only the I/O layer differs (asyncio streams, or uvloop's with --uvloop).
 Used to compare throughput.
 
-    python -m stress.asyncio_resp_server --listen 127.0.0.1:6380 [--uvloop]
+    python -m stress.servers.asyncio_resp --listen 127.0.0.1:6380 [--uvloop]
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import argparse
 import asyncio
 import sys
 
-from .resp_server import Session, Store, options
+from .resp import Session, Store, options
 from .serving import Outbox
 
 
 async def serve_conn(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, store: Store, opts: argparse.Namespace
 ) -> None:
-    """serve_conn is resp_server.serve_conn over asyncio streams: the same session and output cap;
+    """serve_conn is resp.serve_conn over asyncio streams: the same session and output cap;
     the idle and write timeouts by wait_for (the request timeout is the mn_runtime server's only)."""
     sess = Session(store, opts)
     out = Outbox(opts.max_output)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     use_uvloop = "--uvloop" in args
     if use_uvloop:
         args.remove("--uvloop")
-    opts = options("python -m stress.asyncio_resp_server", args)
+    opts = options("python -m stress.servers.asyncio_resp", args)
     try:
         if use_uvloop:
             import uvloop

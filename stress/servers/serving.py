@@ -1,4 +1,4 @@
-"""serving: what the stress servers share (resp_server, http_server): the accept loop, the limits
+"""serving: what the stress servers share (resp, http): the accept loop, the limits
 every connection lives under, and reads and writes that treat a peer that went away or fell
 silent as the end of the connection.
 

@@ -1,22 +1,22 @@
 """A Redis-protocol (RESP2) key-value server on mn_runtime.net.
 
-    python -m stress.resp_server --listen 127.0.0.1:6379 --procs 2
+    python -m stress.servers.resp --listen 127.0.0.1:6379 --procs 2
 
 Commands: PING, ECHO, SET (EX/PX accepted, ignored), GET, DEL, EXISTS, INCR, DECR, INCRBY, DECRBY,
 MSET, MGET, DBSIZE, FLUSHALL, CONFIG GET, COMMAND, SELECT, QUIT; pipelining and inline commands.
 Enough for redis-benchmark and redis-cli.
 
 The network is hostile (docs/netpoller.md, "Servers under hostile clients"). Requests are parsed
-by stress/resp_parser.py, incrementally and in linear time, taking what Redis takes: a bulk string
+by stress/servers/resp_parser.py, incrementally and in linear time, taking what Redis takes: a bulk string
 over --max-bulk bytes, a command of over --max-args items or over --max-command bytes, a malformed
 length or an unterminated line over 64 KiB gets "-ERR Protocol error: ..." and the connection is
-closed. Per connection (stress/serving.py): once --max-output reply bytes wait to be written the
+closed. Per connection (stress/servers/serving.py): once --max-output reply bytes wait to be written the
 server stops reading and parsing that client's pipeline until they are written; a write that makes
 no progress for --write-timeout seconds closes the connection; a command must arrive whole within
 --request-timeout seconds of its first byte (plus 1 s per --min-rate bytes), and a client that
 sends nothing for --idle-timeout seconds is disconnected. Each client is its own goroutine, so
 none of this stops the others. The parser and the command table are shared with the asyncio twin
-(stress/asyncio_resp_server.py), so the two differ only in the I/O layer.
+(stress/servers/asyncio_resp.py), so the two differ only in the I/O layer.
 
 It prints "listening on HOST:PORT" on stdout once it accepts connections.
 """
@@ -325,7 +325,7 @@ def options(prog: str, argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     import mn_runtime as mn
 
-    opts = options("python -m stress.resp_server", argv)
+    opts = options("python -m stress.servers.resp", argv)
     try:
         mn.run(serve, opts, procs=opts.procs)
     except KeyboardInterrupt:

@@ -24,7 +24,7 @@ import threading
 from typing import Any
 
 from . import time as _time
-from ._rt import sched as _sched
+from ._rt import tls as _tls
 from ._rt.timers import Timer
 from .chan import Chan
 from .errors import Canceled
@@ -163,7 +163,7 @@ class _TimerCtx(_CancelCtx):
 
     def _stop_timer(self) -> None:
         t = self._timer
-        s = _sched.cur
+        s = _tls.cur
         if t is not None and s is not None:
             s.timers.stop(t)
 
@@ -232,7 +232,7 @@ def with_deadline(parent: Context, deadline: float) -> tuple[Context, CancelFunc
     pd = parent.deadline()
     if pd is not None and pd <= deadline:
         return with_cancel(parent)  # the parent's deadline fires first anyway (Go)
-    s = _sched.cur
+    s = _tls.cur
     if s is None:
         raise RuntimeError("with_deadline()/with_timeout() need a running runtime: call inside mn_runtime.run(main)")
     ctx = _TimerCtx(parent, float(deadline))
@@ -254,7 +254,7 @@ def with_timeout(parent: Context, seconds: float) -> tuple[Context, CancelFunc]:
     d = _time.duration("with_timeout()", seconds)
     if d is None:
         return with_cancel(parent)
-    if _sched.cur is None:
+    if _tls.cur is None:
         raise RuntimeError("with_deadline()/with_timeout() need a running runtime: call inside mn_runtime.run(main)")
     return with_deadline(parent, _time.now() + d)
 

@@ -57,7 +57,7 @@ from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any
 
 from ._rt import idle as _idle
-from ._rt import sched as _sched
+from ._rt import tls as _tls
 from ._rt.corofn import is_coroutine_function
 from ._rt.g import WaitReason
 from ._rt.park import goready, gosched, preempt_requested
@@ -142,7 +142,7 @@ _cur: _RunState | None = None  # the state of the latest run(); replaced when a 
 def _state() -> _RunState:
     """_state is the running runtime's _RunState; RuntimeError outside a goroutine."""
     global _cur
-    s = _sched.cur
+    s = _tls.cur
     if s is None or tls.m is None or tls.m.curg is None:
         raise RuntimeError("this mn_runtime operation needs a goroutine: call it inside mn_runtime.run(main)")
     st = _cur  # one read of a reference; a stale one names another run's sched and is rechecked

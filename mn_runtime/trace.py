@@ -26,7 +26,7 @@ import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
 
-from ._rt import sched as _sched
+from ._rt import tls as _tls
 from ._rt.tls import tls
 from ._rt.tracer import StatsTracer
 
@@ -187,7 +187,7 @@ _startlock = threading.Lock()
 
 
 def _running() -> Sched:
-    s = _sched.cur
+    s = _tls.cur
     if s is None:
         raise RuntimeError("mn_runtime.trace needs a running runtime: call it inside mn_runtime.run(main)")
     return s
@@ -234,7 +234,7 @@ def stop_on(s: Sched) -> int:
 
 def is_tracing() -> bool:
     """is_tracing tells whether the running runtime records an execution trace."""
-    s = _sched.cur
+    s = _tls.cur
     return s is not None and isinstance(s.tracer, Recorder)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import mn_runtime as mn
 from mn_runtime._rt import chaos as _chaos
-from mn_runtime._rt import sched as _sched
+from mn_runtime._rt import tls as _tls
 from mn_runtime._rt.tracer import Tracer
 from stress.examples import racy_bank
 
@@ -37,7 +37,7 @@ async def _leaf(i: int) -> int:
 
 async def _workload(n: int) -> tuple[int, list[int]]:
     """_workload spawns, yields, sleeps, syscalls and joins; returns (checksum, recorded starts)."""
-    s = _sched.cur
+    s = _tls.cur
     assert s is not None
     rec = SwitchRecorder()
     s.tracer = rec
@@ -90,7 +90,7 @@ def test_chaos_actually_perturbs() -> None:
 
 def test_no_chaos_means_no_hooks() -> None:
     async def main() -> object:
-        s = _sched.cur
+        s = _tls.cur
         assert s is not None
         return s.chaos
 
@@ -181,7 +181,7 @@ def test_deadlock_still_detected_under_chaos() -> None:
 
 def test_env_var_turns_chaos_on(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> int | None:
-        s = _sched.cur
+        s = _tls.cur
         assert s is not None
         return s.chaos.seed if s.chaos is not None else None
 

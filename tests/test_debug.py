@@ -13,7 +13,7 @@ import pytest
 
 import mn_runtime as mn
 from mn_runtime import debug
-from mn_runtime._rt import sched as _sched
+from mn_runtime._rt import tls as _tls
 
 pytestmark = pytest.mark.concurrency
 
@@ -42,7 +42,7 @@ def test_schedtrace_agrees_with_stats(procs: int, switchinterval: float) -> None
         ch: mn.Chan[int] = mn.Chan()
         gs = [mn.go(_recv_forever, ch) for _ in range(6)]
         await mn.sleep(0.02)  # every receiver parks; other Ms go idle
-        s = _sched.cur
+        s = _tls.cur
         assert s is not None
         for _ in range(50):  # retry until a quiet moment: before and after agree
             a = mn.stats()

@@ -8,7 +8,7 @@ import pytest
 import mn_runtime as mn
 from mn_runtime._rt import idle
 from mn_runtime._rt import lock as _lock
-from mn_runtime._rt import sched as _sched
+from mn_runtime._rt import tls as _tls
 from mn_runtime.errors import Throw
 from stress.report import format_result, run_scenario
 from stress.scenarios import SCENARIOS
@@ -21,7 +21,7 @@ def lockcheck(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_rank_inversion_throws(lockcheck: None) -> None:
     async def main() -> str:
-        s = _sched.cur
+        s = _tls.cur
         assert s is not None
         p = s.allp[0]
         with p.lock:
@@ -37,7 +37,7 @@ def test_rank_inversion_throws(lockcheck: None) -> None:
 
 def test_caller_holds_precondition_throws(lockcheck: None) -> None:
     async def main() -> str:
-        s = _sched.cur
+        s = _tls.cur
         assert s is not None
         try:
             idle.pidleget(s)  # its docstring: "sched.lock held"

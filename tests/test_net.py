@@ -395,7 +395,7 @@ def test_poller_is_busy_before_it_takes_a_g_off_a_semaphore(monkeypatch: pytest.
     """Every P idle, a G parked on a pipe, and the write comes from outside the runtime: the poller
     thread readies the G, and checkdead must not see the moment when the G is on no semaphore and
     no queue. So `netpoll.busy` is set before the poller collects, and the run ends normally."""
-    from mn_runtime._rt import sched as schedmod
+    from mn_runtime._rt import tls as schedmod
     from mn_runtime._rt.netpoll_epoll import EpollBackend
 
     seen: list[bool] = []

@@ -152,13 +152,13 @@ def test_joined_goroutine_is_not_counted(procs: int) -> None:
     """num_goroutine() after join() must not count the joined G. goexit marked the G EXITED (join's
     fast path on another M returns) before removing it from allgs, so a program that joined all
     its children still counted one (tests/test_chaos.py's timer test saw 2 == 1 at procs=4)."""
-    from mn_runtime._rt import sched as _sched
+    from mn_runtime._rt import tls as _tls
 
     async def child() -> None:
         await mn.gosched()
 
     async def main() -> list[int]:
-        s = _sched.cur
+        s = _tls.cur
         assert s is not None
         s.allgs.locks = [_SlowFromGoexit(lk) for lk in s.allgs.locks]  # type: ignore[misc]
         counts = []
@@ -200,7 +200,7 @@ def test_stop_preempt_request_survives_sysmon_recompute(monkeypatch: pytest.Monk
     ever. Here the recompute runs on a thread of the test, with its scan-to-store window widened
     until stop() has run, while a G computes between channel operations that never park."""
     from mn_runtime._rt import park as _park
-    from mn_runtime._rt import sched as _sched
+    from mn_runtime._rt import tls as _tls
 
     monkeypatch.setattr(_sysmon.Sysmon, "retake", lambda self, now: 0)  # stop() is the only requester
 
@@ -216,7 +216,7 @@ def test_stop_preempt_request_survives_sysmon_recompute(monkeypatch: pytest.Monk
             await ch.recv()  # capacity 1: neither ever parks; only the hint can stop it
 
     async def main() -> None:
-        s = _sched.cur
+        s = _tls.cur
         assert s is not None
         mn.go(hog, mn.Chan(1))
         await mn.sleep(0.05)  # the hog runs on the other P

@@ -19,7 +19,8 @@ import pytest
 
 from mn_runtime._rt import polldesc as pdm
 from mn_runtime._rt.g import G, GStatus, casgstatus
-from mn_runtime._rt.netpoll_epoll import MODE_READ, MODE_WRITE, EpollBackend
+from mn_runtime._rt.netpoll import MODE_READ, MODE_WRITE
+from mn_runtime._rt.netpoll_epoll import EpollBackend
 from mn_runtime._rt.polldesc import PD_READY, PD_WAIT, PollDesc, netpollblock, netpollready
 from mn_runtime._rt.traps import PARK
 from mn_runtime.errors import Throw

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import mn_runtime as mn
-from mn_runtime._rt import sched as _sched
+from mn_runtime._rt import tls as _tls
 from mn_runtime._rt.g import G, WaitReason
 from mn_runtime._rt.park import gopark, goready
 from mn_runtime._rt.timers import Timer, TimerHeap
@@ -136,7 +136,7 @@ def test_timers_fire_in_order_and_never_early(procs: int) -> None:
 
         def commit(gp: G, _: object) -> bool:
             t.arg = gp
-            s = _sched.cur
+            s = _tls.cur
             assert s is not None
             s.timers.add(t, when)
             return True
@@ -675,7 +675,7 @@ def test_spinning_m_does_not_spin_on_unstealable_runnext() -> None:
         return None
 
     async def main() -> int:
-        s = _sched.cur
+        s = _tls.cur
         assert s is not None
         counter = CountProcStarts()
         s.tracer = counter

@@ -26,6 +26,8 @@ import warnings
 from collections.abc import Callable, Generator
 from typing import Any
 
+from .corofn import coroutine_function
+
 __all__ = ["Op", "configure", "enabled", "take", "wrap"]
 
 # enabled: the check is on for the run() in progress (set by configure, read racily).
@@ -98,14 +100,14 @@ def _method(orig: Callable[..., Any], what: str) -> Callable[..., Any]:
     checked.__qualname__ = orig.__qualname__
     checked.__doc__ = orig.__doc__
     checked.__wrapped__ = orig  # type: ignore[attr-defined]
-    from .corofn import coroutine_function
-
     return coroutine_function(checked)
 
 
 def configure(on: bool) -> None:
     """configure switches the check on or off (run() calls it at its start and end)."""
     global enabled
+    # The check patches the public Chan, which sits above the runtime's floors (chan.py imports
+    # _rt); importing it here keeps _rt free of imports from above.
     from ..chan import Chan
 
     if on and not enabled:

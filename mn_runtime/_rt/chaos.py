@@ -56,7 +56,10 @@ import random
 import time
 from typing import TYPE_CHECKING
 
+from ..errors import Throw
 from . import lock as _lock
+from . import park
+from .idle import injectglist
 from .timers import MAX_POLL_WAIT, Timer, TimerHeap
 
 if TYPE_CHECKING:
@@ -208,8 +211,6 @@ class Chaos:
         """install attaches self to sched before any thread of it starts."""
         global last
         if sched.timers.pending():
-            from ..errors import Throw
-
             raise Throw("chaos.install: the scheduler already has timers")
         if self.replay and sched.timers.virtual is None:
             # (Under a VirtualClock timers are deterministic already: they fire at quiescence.)
@@ -217,8 +218,6 @@ class Chaos:
             sched.timers = self.timers
         sched.chaos = self
         last = self
-        from . import park
-
         park.anypreempt = True  # chaos sets G preempt flags from the Ms (park.py's note)
 
     def now(self) -> float:
@@ -327,8 +326,6 @@ class Chaos:
             if sched.runq and self.rng.random() < P_GLOBAL:  # racy hint; decided under sched.lock
                 pick = self.rng.random()
         if due:
-            from .idle import injectglist
-
             injectglist(sched, due)
         if pick < 0:
             return None
@@ -351,8 +348,6 @@ class Chaos:
             due = [g for _, g in self.delayed]
             self.delayed.clear()
         if due:
-            from .idle import injectglist
-
             injectglist(sched, due)
             return True
         if self.replay and not sched.stopping:

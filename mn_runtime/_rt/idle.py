@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import Deadlock, Throw
 from . import lock as _lock
-from . import sched as _sched
 from . import stack
+from . import tls as _tls
 from .m import M
 from .p import P, PStatus
 from .runq import runqempty, runqputbatch
@@ -68,7 +68,7 @@ def futurewait_readied() -> None:
     not queued the G yet and re-runs checkdead itself once its batch is queued (netpoll.py,
     _setbusy), so it only takes the count off."""
     futurewait_add(-1)
-    s = _sched.cur
+    s = _tls.cur
     if s is None or tls.glist is not None or s.nmidle < len(s.allm):
         return
     with s.lock:
@@ -85,7 +85,7 @@ def acquirep(m: M, p: P) -> None:
         p.status = PStatus.RUNNING
         p.m = m
     m.p = p
-    s = _sched.cur
+    s = _tls.cur
     if s is not None:
         if s.sysmon.deep:
             s.sysmon.wake()
@@ -102,7 +102,7 @@ def releasep(m: M) -> P:
         p.status = PStatus.IDLE
         p.m = None
     m.p = None
-    s = _sched.cur
+    s = _tls.cur
     if s is not None and s.tracer is not None:
         s.tracer.proc_stop(m, p)
     return p
@@ -136,7 +136,6 @@ def pidleget(sched: Sched) -> P | None:
 def mstart(sched: Sched, m: M) -> None:
     """mstart is an M thread's body: take the P it was started with and schedule until the end."""
     tls.m = m
-    tls.sched = sched
     try:
         p = m.nextp
         m.nextp = None

@@ -21,23 +21,86 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .idle import checkdead, injectglist
-from .netpoll_epoll import EpollBackend
-from .polldesc import netpollwaiting
+from .snapshot import NetpollStats
 from .tls import tls
 
 if TYPE_CHECKING:
     from .g import G
     from .p import P
+    from .polldesc import PollDesc
     from .sched import Sched
+
+# --- The poller's modes, and the backend contract (Go's netpoll.go head) ---
+
+# An fd event is a bit set of modes. pollDesc semaphores exist for MODE_READ (pd.rg) and
+# MODE_WRITE (pd.wg); MODE_HUP rides along with MODE_READ when the peer hung up or the fd failed:
+# a read then returns at once, with no further event to come.
+MODE_READ = 1
+MODE_WRITE = 2
+MODE_HUP = 4
+
+
+class Backend(Protocol):
+    """Backend is what the poller needs of the OS's readiness interface (Go's netpollinit,
+    netpollopen, netpollclose, netpoll, netpollBreak). netpoll_epoll.py is the one there is.
+
+    The backend knows nothing of Gs or run queues: it hands each fd event to its pollDesc
+    (polldesc.netpollready), which readies the Gs. `fds` maps fd -> pollDesc under `lock` and is
+    also the runtime's hint that Gs may wait on the network.
+    """
+
+    lock: Any
+    fds: dict[int, PollDesc]
+    mpoll: bool  # whether Ms poll the backend themselves (Go's netpoll(0) in findrunnable)
+    lastpoll: float  # time.monotonic() of the last look at the fds (under lock)
+    nevents: int  # fd events handed to pollDescs (statistics, under lock)
+
+    def register(self, fd: int, pd: PollDesc) -> None:
+        """register starts watching fd for pd, both directions, edge-triggered (netpollopen)."""
+
+    def deregister(self, fd: int, pd: PollDesc | None = None) -> None:
+        """deregister stops watching fd, before it is closed; its queued events are dropped."""
+
+    def wait(self, timeout: float | None, arm: bool) -> bool:
+        """wait: the poller thread sleeps until a break, the timeout, or with arm an fd event;
+        True if fd events are queued."""
+
+    def block(self, timeout: float) -> bool:
+        """block: an M that keeps its P waits for fd events or an mbreak; True if events queued."""
+
+    def collect(self, glist: list[G]) -> int:
+        """collect hands every queued fd event to its pollDesc without blocking (any thread),
+        which readies waiting Gs into glist; returns the number of events."""
+
+    def waiting(self) -> bool:
+        """waiting: does a G wait on some registered fd? (checkdead's question)"""
+
+    def wakeup(self) -> None:
+        """wakeup breaks the poller thread's wait (netpollBreak); coalesced."""
+
+    def mbreak(self) -> None:
+        """mbreak breaks an M's block."""
+
+    def close(self) -> None:
+        """close releases the backend's fds; later registers raise OSError."""
+
+
+def new_backend() -> Backend:
+    """new_backend makes the platform's backend when a runtime starts."""
+    # The one import from a higher floor: the backend implements the contract above and imports
+    # the modes from here (Go picks its netpoll_*.go by build tags). Made when a runtime starts.
+    from .netpoll_epoll import EpollBackend
+
+    return EpollBackend()
 
 
 class Netpoller:
     def __init__(self, sched: Sched) -> None:
         self.sched = sched
-        self.backend = EpollBackend()
+        self.backend = new_backend()
         self.busy = False
         # armed: the poller's current wait includes fd events (decided under sched.lock).
         self.armed = False
@@ -62,9 +125,7 @@ class Netpoller:
     def waiting(self) -> bool:
         """waiting: does a G wait on some fd? Exact only for checkdead (polldesc.py, Invariants);
         sched.lock -> backend.lock, and no pd.lock."""
-        backend = self.backend
-        with backend.lock:
-            return netpollwaiting(backend.fds.values())
+        return self.backend.waiting()
 
     def _setbusy(self, busy: bool, fdquiet: bool = False) -> bool:
         """_setbusy marks the poller busy (collecting and queueing Gs) or done with its batch.
@@ -92,10 +153,8 @@ class Netpoller:
         return fire
 
     def loop(self) -> None:
-
         sched = self.sched
         timers = sched.timers
-        tls.sched = sched
         glist: list[G] = []
         tls.glist = glist
         try:
@@ -219,6 +278,20 @@ class Netpoller:
         glist = self._mpoll()
         if glist:
             injectglist(self.sched, glist)
+
+    def stats(self) -> NetpollStats:
+        """stats: the poller's snapshot (NetpollStats), from any thread. The thread's counters
+        are read racily (it alone writes them), the backend's under its lock."""
+        backend = self.backend
+        with backend.lock:
+            nevents = backend.nevents
+        return NetpollStats(
+            wakeups=self.nwakeups,
+            batches=self.nbatches,
+            injected=self.ninjected,
+            fd_events=nevents,
+            batch_sizes=list(self.batchsizes),
+        )
 
     def join(self) -> None:
         if self.thread.is_alive():

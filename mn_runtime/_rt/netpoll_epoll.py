@@ -1,6 +1,6 @@
 """netpoll_epoll: the epoll backend of the netpoller (Go's netpoll_epoll.go).
 
-Contract with netpoll.py: `wait(timeout, arm)` blocks the poller thread in epoll_wait for at most
+Implements netpoll.py's Backend contract: `wait(timeout, arm)` blocks the poller thread in epoll_wait for at most
 timeout seconds (None: no limit) and says whether fd events are queued; `collect(glist)`, from any
 thread, takes the queued fd events without blocking and for each calls `polldesc.netpollready(glist,
 pd, mode)` with mode a bit set of MODE_READ, MODE_WRITE and MODE_HUP; it returns their number. An
@@ -37,19 +37,14 @@ import select
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..errors import Throw
 from . import lock as _lock
+from .netpoll import MODE_HUP, MODE_READ, MODE_WRITE
+from .polldesc import netpollready, netpollwaiting
 from .timers import MAX_POLL_WAIT
 
 if TYPE_CHECKING:
     from .g import G
-
-# netpollready is imported at the end of the module: polldesc imports the MODE_ constants from here.
-
-MODE_READ = 1
-MODE_WRITE = 2
-# MODE_HUP rides along with MODE_READ when the event says the peer hung up or the fd failed
-# (EPOLLRDHUP, EPOLLHUP, EPOLLERR): a read then returns at once, with no further event to come.
-MODE_HUP = 4
 
 _EV_READ = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EV_WRITE = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
@@ -119,8 +114,6 @@ class EpollBackend:
             if self.closed:
                 raise OSError("netpoll: runtime is shutting down")
             if fd in self.fds:
-                from ..errors import Throw
-
                 raise Throw(f"netpollopen: fd {fd} registered twice")
             self.regseq += 1
             pd.regseq = self.regseq
@@ -144,9 +137,11 @@ class EpollBackend:
             except OSError:
                 pass  # already closed elsewhere: the kernel dropped it from the set
 
-    def lookup(self, fd: int) -> Any:
+    def waiting(self) -> bool:
+        """waiting: does a G wait on some fd? Exact only for checkdead (polldesc.py, Invariants);
+        sched.lock -> backend.lock, and no pd.lock."""
         with self.lock:
-            return self.fds.get(fd)
+            return netpollwaiting(self.fds.values())
 
     def wait(self, timeout: float | None, arm: bool) -> bool:
         """wait blocks the poller thread for at most timeout seconds (None: no limit) until a
@@ -258,6 +253,3 @@ def _waitset(eset: Any, efd: int, timeout: float) -> tuple[bool, bool]:
         else:
             events = True
     return events, broke
-
-
-from .polldesc import netpollready  # noqa: E402

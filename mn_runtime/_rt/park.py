@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable
 
-from . import sched as _sched
+from . import tls as _tls
 from .g import RUNNABLE, WAITING, G, WaitReason, badgstatus
 from .idle import injectglist, wakep
 from .runq import runqput
@@ -50,7 +50,7 @@ def goready(gp: G, next: bool = True) -> None:
         badgstatus(gp, WAITING, RUNNABLE)
     gp.status = RUNNABLE
     lk.release()
-    s = _sched.cur
+    s = _tls.cur
     if s is None:
         return  # the runtime is gone; gp is abandoned with the rest
     m = tls.m
@@ -130,7 +130,7 @@ def goready_into(glist: list[G], gp: G) -> None:
         badgstatus(gp, WAITING, RUNNABLE)
     gp.status = RUNNABLE
     lk.release()
-    s = _sched.cur
+    s = _tls.cur
     if s is not None and s.tracer is not None:
         m = tls.m
         s.tracer.go_unblock(gp, m.curg if m is not None else None)

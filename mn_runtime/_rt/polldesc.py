@@ -43,9 +43,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Throw
 from . import lock as _lock
-from . import sched as _sched
+from . import tls as _tls
 from .g import G, WaitReason
-from .netpoll_epoll import MODE_HUP, MODE_READ, MODE_WRITE
+from .netpoll import MODE_HUP, MODE_READ, MODE_WRITE
 from .park import goready, goready_into
 from .timers import NEVER, Timer
 from .tls import tls
@@ -389,7 +389,7 @@ def pollclose(pd: PollDesc) -> None:
 
 def pollopen(fd: int, closer: Callable[[], None]) -> PollDesc:
     """pollopen registers fd with the running runtime's poller (Go's poll_runtime_pollOpen)."""
-    s = _sched.cur
+    s = _tls.cur
     if s is None or tls.m is None:
         raise RuntimeError("mn_runtime networking needs a running runtime: call it inside mn_runtime.run(main)")
     pd = PollDesc(fd, s)

@@ -70,6 +70,7 @@ import contextvars
 import threading
 from collections import deque
 from collections.abc import Coroutine
+from math import gcd
 from time import monotonic as _monotonic
 from typing import Any
 
@@ -85,11 +86,14 @@ from .idle import (
     wakep,
 )
 from .m import M
+from .netpoll import Netpoller
 from .p import P
 from .park import goready
 from .runq import RUNQ_SIZE, runqget, runqput
 from .stack import createdat_text
 from .syscall import syscall
+from .sysmon import Sysmon
+from .timers import TimerHeap
 from .tracer import Tracer
 from .traps import GOSCHED, PARK, SYSCALL
 
@@ -99,13 +103,8 @@ _copy_context = contextvars.copy_context
 # LOSTPANICS_NAMED: how many of the goroutine errors dropped after the first run()'s note names.
 LOSTPANICS_NAMED = 3
 
-# The one runtime of this process (None when none runs); see runtime.py.
-cur: Sched | None = None
-
 
 def _coprimes(n: int) -> list[int]:
-    from math import gcd
-
     return [i for i in range(1, n + 1) if gcd(i, n) == 1]
 
 
@@ -158,10 +157,6 @@ class Sched:
         self.nstuckhandoff = 0  # Ps whose queue sysmon handed on, their G stuck (sysmon only)
         self.npreempt = 0
         self.nspinstart = 0
-        from .netpoll import Netpoller
-        from .sysmon import Sysmon
-        from .timers import TimerHeap
-
         self.timers = TimerHeap(self)
         self.netpoll = Netpoller(self)
         self.sysmon = Sysmon(self)

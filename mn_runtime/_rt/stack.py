@@ -26,6 +26,7 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from .g import GStatus
 from .tbfold import is_runtime_file
 
 if TYPE_CHECKING:
@@ -101,8 +102,6 @@ def format_waited(seconds: float) -> str:
 
 def format_goroutine(g: G, now: float | None = None, caller: G | None = None) -> str:
     """format_goroutine renders g as Go's traceback: header, suspended frames, "created by"."""
-    from .g import GStatus
-
     if now is None:
         now = time.monotonic()
     status = g.status

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .g import RUNNABLE, RUNNING, SYSCALL, G, casgstatus
+from .idle import acquirep, pidleget, stopm
 from .p import PStatus
 
 if TYPE_CHECKING:
@@ -62,8 +63,6 @@ def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None, exc: BaseExceptio
 
     False also when the runtime stopped meanwhile: gp is then abandoned, as every other G.
     """
-    from .idle import acquirep, pidleget, stopm
-
     m.insyscall = False
     p = m.oldp
     m.oldp = None

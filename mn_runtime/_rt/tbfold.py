@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from types import TracebackType
 
+from ..errors import Throw
+
 __all__ = ["fold", "is_runtime_file"]
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -47,8 +49,6 @@ def _fold_tb(tb: TracebackType | None) -> tuple[TracebackType | None, int, bool]
 def fold(exc: BaseException, seen: set[int] | None = None) -> BaseException:
     """fold rewrites exc's traceback (and those of its cause, context and group members) without
     mn_runtime's frames; returns exc. Idempotent: a folded traceback has nothing left to fold."""
-    from ..errors import Throw
-
     if seen is None:
         seen = set()
     if id(exc) in seen or isinstance(exc, Throw):

@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..errors import Throw
 from . import lock as _lock
 
 if TYPE_CHECKING:
@@ -260,8 +261,6 @@ class TimerHeap:
         """add arms t, which must not be pending (Go's addtimer)."""
         with self.lock:
             if t.pending:
-                from ..errors import Throw
-
                 raise Throw("addtimer: timer already pending")
             wake = self._push(t, when)
         if wake:

@@ -8,7 +8,7 @@ import threading
 import time
 
 import mn_runtime as mn
-from mn_runtime._rt import sched as _sched
+from mn_runtime._rt import tls as _tls
 from mn_runtime._rt.timers import Timer
 from stress.report import Ctx
 
@@ -38,7 +38,7 @@ async def sleeper(ctx: Ctx, d: float, early: list[float]) -> None:
 
 
 async def one_round(ctx: Ctx, n: int) -> None:
-    sched = _sched.cur
+    sched = _tls.cur
     assert sched is not None
     rng = ctx.rng
     fired = Fired()

@@ -1,5 +1,5 @@
 """Pure run-queue tests, without threads: runqput/runqget/runnext, overflow to the global queue,
-stealing half, and the global queue's batch size. Uses G objects directly and a stand-in Sched."""
+stealing half (the global queue itself: test_globrunq.py). Uses G objects directly and a stand-in Sched."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ from collections import deque
 import pytest
 
 from mn_runtime._rt.g import G, GStatus, casgstatus
-from mn_runtime._rt.idle import injectglist
+from mn_runtime._rt.globrunq import GlobRunq
 from mn_runtime._rt.p import P, PStatus
-from mn_runtime._rt.runq import globrunqget, runqempty, runqget, runqgrab_stale, runqput, runqsteal
+from mn_runtime._rt.runq import runqempty, runqget, runqgrab_stale, runqput, runqsteal
 from mn_runtime.errors import Throw
 
 
 class FakeSched:
     def __init__(self, procs: int = 2) -> None:
         self.lock = threading.Lock()
-        self.runq: deque[G] = deque()
+        self.runq = GlobRunq(self.lock)
         self.procs = procs
         self.chaos = None
-        self.ntimerg = 0
         self.npidle = 0
         self.stopping = False
         self.mpolling = 0
@@ -70,12 +69,12 @@ def test_overflow_moves_half_plus_one_to_global() -> None:
     s, p = FakeSched(), running(0, 8)
     for i in range(8):
         runqput(s, p, mkg(i), False)
-    assert len(p.runq) == 8 and not s.runq
+    assert len(p.runq) == 8 and not s.runq.q
     runqput(s, p, mkg(8), False)
     assert len(p.runq) == 4
-    assert [g.id for g in s.runq] == [0, 1, 2, 3, 8]
+    assert [g.id for g in s.runq.q] == [0, 1, 2, 3, 8]
     # Nothing lost, nothing duplicated.
-    ids = [g.id for g in p.runq] + [g.id for g in s.runq]
+    ids = [g.id for g in p.runq] + [g.id for g in s.runq.q]
     assert sorted(ids) == list(range(9))
 
 
@@ -123,45 +122,6 @@ def test_runqgrab_stale_takes_runnext_only_from_an_owner_that_did_not_move_on() 
     assert victim.runnext is None and victim.nstolen == 1 and thief.nsteal == 1
     assert runqget(victim) == (g1, False)  # the owner finds its ring, not the stolen G
     assert runqgrab_stale(thief, victim, g2, seen) is None  # taken once only
-
-
-def test_globrunqget_batch_is_fair_share() -> None:
-    s = FakeSched(procs=4)
-    p = P(0, 8)
-    for i in range(20):
-        s.runq.append(mkg(i))
-    with s.lock:
-        g = globrunqget(s, p, 0)
-    assert g is not None and g.id == 0
-    # min(len, len/procs + 1, cap/2) = min(20, 6, 4) = 4: one to run, three onto the ring.
-    assert [x.id for x in p.runq] == [1, 2, 3]
-    assert len(s.runq) == 16
-    with s.lock:
-        g = globrunqget(s, P(1, 8), 1)
-    assert g is not None and g.id == 4 and len(s.runq) == 15
-
-
-def test_timers_gs_go_to_the_front_in_firing_order() -> None:
-    """injectglist(timers=True) puts timers' Gs at the front of the global queue, behind timers' Gs
-    already there, and counts them in ntimerg; globrunqget takes them first and counts down."""
-    s = FakeSched(procs=1)
-    injectglist(s, [mkg(1), mkg(2)])  # type: ignore[arg-type]
-    injectglist(s, [mkg(10), mkg(11)], timers=True)  # type: ignore[arg-type]
-    injectglist(s, [mkg(12)], timers=True)  # type: ignore[arg-type]
-    assert [g.id for g in s.runq] == [10, 11, 12, 1, 2]
-    assert s.ntimerg == 3
-    with s.lock:
-        g = globrunqget(s, P(0, 8), 1)  # type: ignore[arg-type]
-    assert g is not None and g.id == 10 and s.ntimerg == 2
-    with s.lock:
-        g = globrunqget(s, P(1, 8), 0)  # type: ignore[arg-type]
-    # A batch (min(4, 4/1 + 1, 8/2) = 4) passes the timers' Gs and one more: the count reaches 0.
-    assert g is not None and g.id == 11 and s.ntimerg == 0
-    injectglist(s, [mkg(13)], timers=True)  # type: ignore[arg-type]
-    assert [g.id for g in s.runq] == [13] and s.ntimerg == 1
-    with s.lock:
-        g = globrunqget(s, P(2, 8), 0)  # type: ignore[arg-type]
-    assert g is not None and g.id == 13 and s.ntimerg == 0 and not s.runq
 
 
 def test_casgstatus_rejects_impossible_transitions() -> None:

@@ -171,7 +171,7 @@ class ReplayTimerHeap(TimerHeap):
                 return True
             if sched.netpoll.backend.fds:
                 # Real I/O may ready Gs meanwhile (not replayable anyway): do not sit on them.
-                if sched.runq:
+                if sched.runq.q:
                     return True
                 left = min(left, IO_SLICE)
             sched.done.wait(min(left, MAX_POLL_WAIT))
@@ -323,19 +323,16 @@ class Chaos:
                 if due:
                     self.delayed = [(t, g) for t, g in self.delayed if t > tick]
             pick = -1.0
-            if sched.runq and self.rng.random() < P_GLOBAL:  # racy hint; decided under sched.lock
+            if sched.runq.q and self.rng.random() < P_GLOBAL:  # racy hint; decided under sched.lock
                 pick = self.rng.random()
         if due:
             injectglist(sched, due)
         if pick < 0:
             return None
         with sched.lock:
-            q = sched.runq
-            if not q:
+            gp = sched.runq.take_at(pick, GLOBAL_PICK)
+            if gp is None:
                 return None
-            i = int(pick * min(len(q), GLOBAL_PICK))
-            gp = q[i]
-            del q[i]
         p.nglobal += 1
         with self.lock:
             self.nglobal += 1

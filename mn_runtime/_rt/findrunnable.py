@@ -10,7 +10,7 @@ from time import sleep as _sleep
 from typing import TYPE_CHECKING
 
 from .idle import acquirep, pidleget, pidleput, releasep, resetspinning, stopm
-from .runq import RUNNEXT_GRACE, globrunqget, runqget, runqgrab_stale, runqsteal, runqstealable
+from .runq import RUNNEXT_GRACE, runqget, runqgrab_stale, runqsteal, runqstealable
 
 if TYPE_CHECKING:
     from .g import G
@@ -29,128 +29,188 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
     """find_runnable returns the next G for m to run and whether it inherits the time slice.
 
     m holds a P on entry and on a non-None return; it may sleep in between (stopm). None means the
-    runtime is stopping.
+    runtime is stopping. Each rung below is a step of sched.py's essay, in its order.
     """
-    blocked = False  # waited in epoll once already (at most once per call)
+    polled = False  # waited in epoll once already (at most once per call)
     while True:
         if sched.stopping:
-            if m.p is not None:
-                releasep(m)
-            if m.spinning:
-                m.spinning = False
-                with sched.lock:
-                    sched.nmspinning -= 1
-            return None, False
+            return stopfinding(sched, m)
         p = m.p
         assert p is not None
-        if sched.chaos is not None:
-            gp = sched.chaos.find_runnable(sched, p)
+        chaos = sched.chaos
+        if chaos is not None:
+            gp = chaos.find_runnable(sched, p)
             if gp is not None:
                 return found(sched, m, gp, False)
         if p.preempt:
-            # The slice expired (sysmon's preemption request) while Gs kept handing it on through
-            # runnext, each parking before it saw its flag. End the chain as Go's preemption
-            # would: the runnext G goes to the global queue, behind whoever waits there.
-            p.preempt = False
-            with p.lock:
-                gp = p.runnext
-                p.runnext = None
-            if gp is not None:
-                with sched.lock:
-                    sched.runq.append(gp)
-        timers = sched.timers
-        if timers.npending and not sched.ntimerg and sched.chaos is None and timers.when0 <= timers.now():
-            # Go's checkTimers, after the slice's runnext was dealt with: fire the earliest due
-            # timer here and run the G it readies (goready puts it in runnext) next, without
-            # waiting for the poller thread to get the GIL. One at a time: a second one readied
-            # into runnext would go ahead of the first. Not while Gs of timers the poller fired
-            # (earlier) wait on the global queue, nor while it is firing more (firelock).
-            fl = timers.firelock
-            if fl.acquire(False):
-                try:
-                    n = timers.run_expired(timers.now(), 1)
-                finally:
-                    fl.release()
-                m.ntimer += n
-                if n:
-                    gp, inherit = runqget(p)
-                    if gp is not None:
-                        return found(sched, m, gp, inherit)
-        tick = p.schedtick % GLOBAL_POLL_TICKS == 0
-        if tick or sched.ntimerg:
-            if tick and sched.netpoll.backend.fds:
-                # Look at the network now and then even with local work (Tokio's event_interval):
-                # with many busy connections the queues never run dry, and Gs whose fds became
-                # ready would otherwise wait for sysmon. They queue behind the global queue.
-                sched.netpoll.poll_inject()
-            if sched.runq:
-                with sched.lock:
-                    gp = globrunqget(sched, p, 1)
-                if gp is not None:
-                    return found(sched, m, gp, False)
-        gp, inherit = runqget(p)
+            endslice(sched, p)
+        gp, inherit = checktimers(sched, m, p)  # 0. timers due now
         if gp is not None:
             return found(sched, m, gp, inherit)
-        if sched.runq:
-            with sched.lock:
-                gp = globrunqget(sched, p, 0)
-            if gp is not None:
-                return found(sched, m, gp, False)
+        gp = fairness(sched, p)  # 1. the fairness tick, and timers' Gs on the global queue
+        if gp is not None:
+            return found(sched, m, gp, False)
+        gp, inherit = runqget(p)  # 2. runnext, then the ring
+        if gp is not None:
+            return found(sched, m, gp, inherit)
+        gp = globrunqbatch(sched, p)  # 3. the global queue
+        if gp is not None:
+            return found(sched, m, gp, False)
         np = sched.netpoll
         if np.backend.fds:
-            gp = np.poll_nonblocking(p)
+            gp = np.poll_nonblocking(p)  # 4. the network, without blocking
             if gp is not None:
                 return found(sched, m, gp, False)
-            # Not under a VirtualClock: an M keeping its P holds the clock still (timers.py).
-            if (
-                not blocked
-                and sched.procs - sched.npidle == 1
-                and not m.spinning
-                and sched.chaos is None
-                and np.backend.mpoll
-                and sched.timers.virtual is None
-                and np.waiting()
-            ):
-                # The last running P, and Gs wait on fds: wait for them here, keeping the P.
-                blocked = True
+            if not polled and lastp(sched, m):  # 4. ... or, on the last running P, blocking
+                polled = True
                 gp = np.poll_blocking(p, MPOLL_BLOCK)
                 if gp is not None:
                     return found(sched, m, gp, False)
                 continue  # woken by a break, or nothing came: look at every queue again
-        if sched.procs > 1 and (m.spinning or 2 * sched.nmspinning < sched.procs - sched.npidle):
-            if not m.spinning:
-                m.spinning = True
-                with sched.lock:
-                    sched.nmspinning += 1
-            gp = steal_work(sched, m, p)
-            if gp is not None:
-                return found(sched, m, gp, False)
-        if sched.chaos is not None and sched.chaos.before_idle(sched):
-            continue  # released held wake-ups or fired timers (replay mode): look again
-        # Nothing anywhere: give up the P (Go: the tail of findRunnable).
-        with sched.lock:
-            gp = globrunqget(sched, p, 0) if sched.runq and not sched.stopping else None
-            if gp is None:
-                releasep(m)
-                pidleput(sched, p)
+        gp = spinandsteal(sched, m, p)  # 5. steal
         if gp is not None:
             return found(sched, m, gp, False)
-        if m.spinning:
-            m.spinning = False
-            with sched.lock:
-                sched.nmspinning -= 1
-            # Step 3 of the protocol: look at every queue once more after we stopped counting.
-            if any(runqstealable(vp) for vp in sched.allp):
-                with sched.lock:
-                    p2 = pidleget(sched)
-                    if p2 is not None:
-                        sched.nmspinning += 1
-                if p2 is not None:
-                    acquirep(m, p2)
-                    m.spinning = True
-                    continue
+        if chaos is not None and chaos.before_idle(sched):
+            continue  # released held wake-ups or fired timers (replay mode): look again
+        gp = dropp(sched, m, p)  # 6. nothing: give the P up, unless the global queue has work
+        if gp is not None:
+            return found(sched, m, gp, False)
+        if recheck(sched, m):  # 6. ... the spinning protocol's step 3: look once more
+            continue
         if not stopm(sched, m):
             return None, False
+
+
+def stopfinding(sched: Sched, m: M) -> tuple[None, bool]:
+    """stopfinding: the runtime stops; m lets go of its P and of its spinning count."""
+    if m.p is not None:
+        releasep(m)
+    if m.spinning:
+        m.spinning = False
+        with sched.lock:
+            sched.nmspinning -= 1
+    return None, False
+
+
+def endslice(sched: Sched, p: P) -> None:
+    """endslice: p's slice expired (sysmon's preemption request) while Gs kept handing it on
+    through runnext, each parking before it saw its flag. End the chain as Go's preemption would:
+    the runnext G goes to the global queue, behind whoever waits there."""
+    p.preempt = False
+    with p.lock:
+        gp = p.runnext
+        p.runnext = None
+    if gp is not None:
+        with sched.lock:
+            sched.runq.put(gp)
+
+
+def checktimers(sched: Sched, m: M, p: P) -> tuple[G | None, bool]:
+    """checktimers (step 0, Go's checkTimers, after the slice's runnext was dealt with) fires the
+    earliest due timer here and returns the G it readied into p's runnext, to run next without
+    waiting for the poller thread. One at a time: a second one readied into runnext would go
+    ahead of the first. Not while Gs of timers the poller fired (earlier) wait on the global
+    queue, nor while it is firing more (firelock), nor under chaos (its timers are its own)."""
+    timers = sched.timers
+    if not timers.npending or sched.runq.ntimerg or sched.chaos is not None or timers.when0 > timers.now():
+        return None, False
+    fl = timers.firelock
+    if not fl.acquire(False):
+        return None, False
+    try:
+        n = timers.run_expired(timers.now(), 1)
+    finally:
+        fl.release()
+    m.ntimer += n
+    return runqget(p) if n else (None, False)
+
+
+def fairness(sched: Sched, p: P) -> G | None:
+    """fairness (step 1): every GLOBAL_POLL_TICKS-th schedule, one G from the global queue (two Gs
+    handing each other runnext must not starve it), and at every schedule while timers' Gs wait
+    at its front. The tick also looks at the network with local work (Tokio's event_interval):
+    with many busy connections the queues never run dry, and Gs whose fds became ready would
+    otherwise wait for sysmon. They queue behind the global queue."""
+    grq = sched.runq
+    tick = p.schedtick % GLOBAL_POLL_TICKS == 0
+    if not tick and not grq.ntimerg:
+        return None
+    if tick and sched.netpoll.backend.fds:
+        sched.netpoll.poll_inject()
+    if not grq.q:
+        return None
+    with sched.lock:
+        return grq.get(p, sched.procs, 1)
+
+
+def globrunqbatch(sched: Sched, p: P) -> G | None:
+    """globrunqbatch (step 3): a batch from the global queue, one G to run, a share onto p's ring."""
+    grq = sched.runq
+    if not grq.q:
+        return None
+    with sched.lock:
+        return grq.get(p, sched.procs, 0)
+
+
+def lastp(sched: Sched, m: M) -> bool:
+    """lastp: may m wait in epoll keeping its P (step 4's blocking half)? Only the M of the last
+    running P, not spinning, while Gs wait on fds; not under chaos, nor under a VirtualClock (an M
+    keeping its P holds the clock still, timers.py), nor when Ms do not poll (MN_NETPOLL_MPOLL=0)."""
+    np = sched.netpoll
+    return (
+        sched.procs - sched.npidle == 1
+        and not m.spinning
+        and sched.chaos is None
+        and np.backend.mpoll
+        and sched.timers.virtual is None
+        and np.waiting()
+    )
+
+
+def spinandsteal(sched: Sched, m: M, p: P) -> G | None:
+    """spinandsteal (step 5): m starts spinning, if fewer than half the busy Ps have a spinning M
+    (the protocol's cap), and steals."""
+    if sched.procs == 1 or (not m.spinning and 2 * sched.nmspinning >= sched.procs - sched.npidle):
+        return None
+    if not m.spinning:
+        m.spinning = True
+        with sched.lock:
+            sched.nmspinning += 1
+    return steal_work(sched, m, p)
+
+
+def dropp(sched: Sched, m: M, p: P) -> G | None:
+    """dropp (step 6, the tail of Go's findRunnable): nothing anywhere, so m gives p up to the
+    idle list, unless the global queue has a G after all (decided in the same sched.lock hold)."""
+    grq = sched.runq
+    with sched.lock:
+        gp = grq.get(p, sched.procs, 0) if grq.q and not sched.stopping else None
+        if gp is None:
+            releasep(m)
+            pidleput(sched, p)
+    return gp
+
+
+def recheck(sched: Sched, m: M) -> bool:
+    """recheck: a spinning m stops counting as spinning, then looks at every P's queue once more
+    (the spinning protocol's step 3, which closes the race with a submitter that skipped wakep
+    because it saw m spinning). True if m took an idle P and spins again."""
+    if not m.spinning:
+        return False
+    m.spinning = False
+    with sched.lock:
+        sched.nmspinning -= 1
+    if not any(runqstealable(vp) for vp in sched.allp):
+        return False
+    with sched.lock:
+        p2 = pidleget(sched)
+        if p2 is not None:
+            sched.nmspinning += 1
+    if p2 is None:
+        return False
+    acquirep(m, p2)
+    m.spinning = True
+    return True
 
 
 def found(sched: Sched, m: M, gp: G, inherit: bool) -> tuple[G, bool]:
@@ -197,12 +257,12 @@ def steal_work(sched: Sched, m: M, p: P) -> G | None:
                 if tr is not None:
                     tr.steal(m, p, victim, len(p.runq) - before + 1)
                 return gp
-        if sched.runq:
+        if sched.runq.q:
             return None  # let find_runnable take it from the global queue
     if stale:
         _sleep(RUNNEXT_GRACE)  # the GIL is released meanwhile: the busy owner keeps computing
         for victim, gp, ngrun in stale:
-            if sched.stopping or sched.runq:
+            if sched.stopping or sched.runq.q:
                 return None
             got = runqgrab_stale(p, victim, gp, ngrun)
             if got is not None:

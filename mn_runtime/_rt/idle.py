@@ -258,7 +258,7 @@ def handoffp(sched: Sched, p: P, reason: str) -> None:
     tr = sched.tracer
     if tr is not None:
         tr.handoff(p, reason)
-    if not runqempty(p) or sched.runq:
+    if not runqempty(p) or sched.runq.q:
         startm(sched, p, False)
         return
     with sched.lock:
@@ -267,7 +267,7 @@ def handoffp(sched: Sched, p: P, reason: str) -> None:
             spin = True
         else:
             spin = False
-            if not sched.runq:
+            if not sched.runq.q:
                 pidleput(sched, p)
                 return
     startm(sched, p, spin)
@@ -278,7 +278,7 @@ def injectglist(sched: Sched, glist: list[G], timers: bool = False, p: P | None 
 
     timers: the Gs were readied by timers; they go to the front of the queue, behind the timers'
     Gs already there (so timers' Gs keep their firing order), and every P looks there at its
-    next schedule (sched.ntimerg).
+    next schedule (globrunq.py, timers first).
 
     p: the caller's own P (an M that polled the network itself). As Go's injectglist, only as many
     Gs as there are idle Ps go to the global queue, each with an M started for it; the rest go on
@@ -297,13 +297,9 @@ def injectglist(sched: Sched, glist: list[G], timers: bool = False, p: P | None 
     picked = []
     with sched.lock:
         if timers:
-            q = sched.runq
-            at = min(sched.ntimerg, len(q))
-            for i, gp in enumerate(glist):
-                q.insert(at + i, gp)
-            sched.ntimerg = at + len(glist)
+            sched.runq.puttimers(glist)
         else:
-            sched.runq.extend(glist)
+            sched.runq.putbatch(glist)
         brk = sched.mpolling
         for _ in range(min(len(glist), sched.npidle)):
             r = startm_locked(sched, None, False)
@@ -329,7 +325,7 @@ def checkdead(sched: Sched) -> Deadlock | None:
         # No M yet: run() has not queued main (the poller and sysmon start first and call this
         # after their passes). Queueing main registers its M in the same sched.lock hold.
         return None
-    if sched.runq:
+    if sched.runq.q:
         raise Throw(f"checkdead: {len(sched.runq)} runnable goroutines on the global queue but no M running")
     if sched.netpoll.busy or sched.sysmon.polling:
         return None

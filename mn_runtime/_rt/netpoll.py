@@ -6,7 +6,7 @@ Each round:
   1. wait in the backend (netpoll_epoll.py) until an fd event, a break, or the earliest timer;
   2. collect every G readied by fd events (netpollready) and by timers fired into one batch;
   3. inject the batch into the global queue in one step and start idle Ms for it (injectglist);
-     the Gs timers readied go to its front, which every P looks at next (sched.ntimerg).
+     the Gs timers readied go to its front, which every P looks at next (globrunq.py).
 
 `busy` is set under sched.lock from before the poller takes its first G off a semaphore until its
 whole batch is queued, so checkdead does not mistake that moment for a deadlock.
@@ -255,7 +255,7 @@ class Netpoller:
         """
         sched = self.sched
         with sched.lock:
-            if sched.runq or sched.stopping:
+            if sched.runq.q or sched.stopping:
                 return None
             sched.mpolling += 1
         try:

@@ -1,7 +1,7 @@
-"""runq: the per-P local run queue (bounded ring + runnext) and the global run queue.
+"""runq: the per-P local run queue, a bounded ring plus runnext (the global queue is globrunq.py).
 
-Go's runqput/runqget/runqputslow/runqgrab/runqsteal and globrunqput/globrunqget, with a deque and
-a lock standing in for Go's lock-free ring. The contracts stay Go's:
+Go's runqput/runqget/runqputslow/runqputbatch/runqgrab/runqsteal, with a deque and a lock standing
+in for Go's lock-free ring. The contracts stay Go's:
 
 - Only p's owner M puts on p's local queue; stealers only take (half, from the head).
 - The ring holds at most `p.runqcap` Gs (RUNQ_SIZE, 256, as Go; tests shrink it). On overflow half
@@ -15,6 +15,9 @@ a lock standing in for Go's lock-free ring. The contracts stay Go's:
   computes without awaiting) and would leave the new G waiting behind it.
 - Lock order: sched.lock before p.lock; never take sched.lock while holding a p.lock, and never hold
   two p.locks at once (a steal takes from the victim under its lock, then fills its own).
+- Owner: a P's ring and runnext change only here, except for three measured hot-path inlines of
+  the same steps, each under the same contract: goready's fill of an empty runnext (park.py), and
+  execute's and find_runnable's take of runnext (sched.py, findrunnable.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import Throw
-from . import lock as _lock
 from .p import P, PStatus
 
 _RUNNING = PStatus.RUNNING
@@ -82,7 +84,7 @@ def runqputslow(sched: Sched, p: P, gp: G) -> None:
         batch = [p.runq.popleft() for _ in range(n)]
     batch.append(gp)
     with sched.lock:
-        sched.runq.extend(batch)
+        sched.runq.putbatch(batch)
 
 
 def runqputbatch(sched: Sched, p: P, glist: list[G]) -> None:
@@ -96,7 +98,7 @@ def runqputbatch(sched: Sched, p: P, glist: list[G]) -> None:
             return
         q.extend(glist[:room])
     with sched.lock:
-        sched.runq.extend(glist[room:])
+        sched.runq.putbatch(glist[room:])
 
 
 def runqget(p: P) -> tuple[G | None, bool]:
@@ -186,34 +188,3 @@ def runqdrain(p: P) -> list[G]:
         p.runq.clear()
         p.nstolen += len(gs)
     return gs
-
-
-def globrunqget(sched: Sched, p: P, max: int) -> G | None:
-    """globrunqget takes a batch from the global queue: one G to run, the rest onto p's ring.
-
-    sched.lock must be held. The batch is at most max (0: no limit), a fair share
-    (len/procs + 1) and half of p's ring capacity, as Go.
-    """
-    if _lock.lockcheck:
-        _lock.assert_held(sched.lock, "globrunqget")
-    q = sched.runq
-    if not q:
-        return None
-    n = min(len(q), len(q) // sched.procs + 1, p.runqcap // 2)
-    if max > 0:
-        n = min(n, max)
-    gp = q.popleft()
-    p.nglobal += 1
-    taken = 1
-    if n > 1:
-        with p.lock:
-            ring = p.runq
-            k = min(n - 1, p.runqcap - len(ring))
-            if k > 0:
-                ring.extend([q.popleft() for _ in range(k)])
-                taken += k
-    if sched.ntimerg:
-        # Timers' Gs are at the front, so they leave first (sched.ntimerg).
-        left = sched.ntimerg - taken
-        sched.ntimerg = left if left > 0 and q else 0
-    return gp

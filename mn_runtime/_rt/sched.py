@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections import deque
 from collections.abc import Coroutine
 from math import gcd
 from time import monotonic as _monotonic
@@ -81,6 +80,7 @@ from .allgs import GTable
 from .chaos import Chaos
 from .findrunnable import GLOBAL_POLL_TICKS, find_runnable
 from .g import DEAD, EXITED, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, badgstatus, casgstatus
+from .globrunq import GlobRunq
 from .idle import (
     injectglist,
     wakep,
@@ -108,6 +108,14 @@ def _coprimes(n: int) -> list[int]:
     return [i for i in range(1, n + 1) if gcd(i, n) == 1]
 
 
+def badtrap(gp: G, trap: object) -> TypeError:
+    """badtrap: the error thrown into gp, which awaited something that is not a runtime trap."""
+    return TypeError(
+        f"goroutine {gp.id} awaited {trap!r}, which is not an mn_runtime operation;"
+        " asyncio/trio awaitables cannot be awaited inside mn_runtime goroutines"
+    )
+
+
 class Sched:
     """Sched is the scheduler state shared by every M (Go's schedt plus allp/allm/allgs)."""
 
@@ -115,7 +123,7 @@ class Sched:
         self.procs = procs
         self.seed = seed
         self.lock = _lock.new(_lock.RANK_SCHED, "sched.lock")
-        self.runq: deque[G] = deque()
+        self.runq = GlobRunq(self.lock)  # the global run queue (globrunq.py), under lock
         self.allp = [P(i, runqcap) for i in range(procs)]
         self.coprimes = _coprimes(procs)
         self.pidle: list[P] = []
@@ -134,11 +142,6 @@ class Sched:
         self.lostpanics: list[str] = []
         self.allgs = GTable()  # every G not yet exited, and the ids handed out (allgs.py)
         self.maing: G | None = None
-        # ntimerg: how many Gs readied by timers wait at the front of the global queue (a hint,
-        # written under sched.lock, read racily; it may overcount, never undercount for long).
-        # While it is non-zero every schedule looks at the global queue first: a timer-woken G
-        # runs after the current G, as Go's timer readies into runnext, not 61 schedules later.
-        self.ntimerg = 0
         # mpolling: how many Ms that ran out of work wait in epoll keeping their P (Go's blocking
         # netpoll in findrunnable; netpoll.py, poll_blocking; normally at most one, but the "last
         # running P" test is racy). Under sched.lock: whoever queues Gs on the global queue with
@@ -265,6 +268,7 @@ class Sched:
         tr = self.tracer
         chaos = self.chaos
         thieves = self.procs > 1  # with one P nobody can steal runnext: no lock to take it
+        grq = self.runq  # read racily as a hint here; changed only under self.lock
         while True:  # one pass per G run on this M without returning to schedule
             if gp.status is not RUNNABLE:  # casgstatus(gp, RUNNABLE, RUNNING), owner's move (g.py)
                 badgstatus(gp, RUNNABLE, RUNNING)
@@ -318,58 +322,31 @@ class Sched:
                             break
                         if commit(gp, arg):
                             break
-                        # The commit found the wait already satisfied: resume at once (Go's
-                        # park_m with a failed waitunlockf).
-                        casgstatus(gp, WAITING, RUNNABLE)
-                        casgstatus(gp, RUNNABLE, RUNNING)
-                        gp.waitreason = _ZERO
-                        m.curg = gp
-                        if tr is not None:
-                            tr.go_start(m, p, gp)
+                        self.parkfailed(m, p, gp)
                         continue
                     if kind is GOSCHED:
-                        if p.runnext is None and not p.runq and not self.runq and chaos is None:
-                            # Nothing else is runnable here or on the global queue, so schedule()
-                            # would pick gp again: start its next slice without the round trip.
-                            if tr is not None:
-                                tr.go_sched(m, gp, gp.preempt)
-                                tr.go_start(m, p, gp)
-                            gp.preempt = False
-                            p.schedtick += 1
-                            p.ngrun += 1
-                            m.ngrun += 1
-                            if not self.stopping:
-                                continue
-                        self.goschedimpl(m, gp, gp.preempt)
+                        if self.goschedtrap(m, p, gp):
+                            continue
                         return
                     if kind is SYSCALL:
                         ok, val, exc = syscall(self, m, gp, trap[1], trap[2], trap[3])
                         if exc is not None:
                             step = coro.throw
                             val = exc
-                        if not ok:
-                            return  # gp went to the global queue; m lost its P or the runtime stops
+                        if not ok or not self.syscallreturned(m, gp, val, exc):
+                            return
                         p = m.p
                         assert p is not None
-                        if gp.preempt and exc is None:
-                            # Honour a preemption request that came during the call (Go re-arms
-                            # it in exitsyscall): yield before handing the result over.
-                            gp.resume = (val, None)
-                            self.goschedimpl(m, gp, True)
-                            return
                         continue
                 step = coro.throw
-                val = TypeError(
-                    f"goroutine {gp.id} awaited {trap!r}, which is not an mn_runtime operation;"
-                    " asyncio/trio awaitables cannot be awaited inside mn_runtime goroutines"
-                )
+                val = badtrap(gp, trap)
             # gp parked or exited. Go on with the G find_runnable would pick, if that is the
             # local queue's: runnext inherits the slice; a ring G starts a new one. The one place
             # that takes find_runnable's common case without calling it.
             if p.preempt or chaos is not None or self.stopping:
                 return
             if p.runnext is not None:
-                if (p.schedtick % GLOBAL_POLL_TICKS == 0 or self.ntimerg) and self.runq:
+                if (p.schedtick % GLOBAL_POLL_TICKS == 0 or grq.ntimerg) and grq.q:
                     return
                 if not thieves:
                     gp = p.runnext
@@ -385,12 +362,53 @@ class Sched:
                 if gp is None:
                     return
                 continue
-            if not p.runq or p.schedtick % GLOBAL_POLL_TICKS == 0 or self.ntimerg:
+            if not p.runq or p.schedtick % GLOBAL_POLL_TICKS == 0 or grq.ntimerg:
                 return
             gp, _ = runqget(p)
             if gp is None:
                 return
             p.schedtick += 1
+
+    # --- execute's rare traps, out of its loop ---
+
+    def parkfailed(self, m: M, p: P, gp: G) -> None:
+        """parkfailed: gp's park commit found its wait already satisfied, so gp, WAITING, resumes
+        on m at once (Go's park_m with a failed waitunlockf)."""
+        casgstatus(gp, WAITING, RUNNABLE)
+        casgstatus(gp, RUNNABLE, RUNNING)
+        gp.waitreason = _ZERO
+        m.curg = gp
+        tr = self.tracer
+        if tr is not None:
+            tr.go_start(m, p, gp)
+
+    def goschedtrap(self, m: M, p: P, gp: G) -> bool:
+        """goschedtrap: gp, running on m, yielded. True: nothing else is runnable here or on the
+        global queue, so schedule() would pick gp again and it starts its next slice at once.
+        False: gp went to the global queue (goschedimpl) and m schedules."""
+        tr = self.tracer
+        if p.runnext is None and not p.runq and not self.runq.q and self.chaos is None:
+            if tr is not None:
+                tr.go_sched(m, gp, gp.preempt)
+                tr.go_start(m, p, gp)
+            gp.preempt = False
+            p.schedtick += 1
+            p.ngrun += 1
+            m.ngrun += 1
+            if not self.stopping:
+                return True
+        self.goschedimpl(m, gp, gp.preempt)
+        return False
+
+    def syscallreturned(self, m: M, gp: G, val: Any, exc: BaseException | None) -> bool:
+        """syscallreturned: gp's blocking call is over and m kept (or got back) a P. True: gp goes
+        on. False: a preemption request came during the call (Go re-arms it in exitsyscall), so
+        gp yields before its result is handed over (held in gp.resume) and m schedules."""
+        if gp.preempt and exc is None:
+            gp.resume = (val, None)
+            self.goschedimpl(m, gp, True)
+            return False
+        return True
 
     def goschedimpl(self, m: M, gp: G, preempted: bool) -> None:
         """goschedimpl: gp, running on m, yields to the back of the global queue (Go's goschedImpl)."""
@@ -400,7 +418,7 @@ class Sched:
         if tr is not None:
             tr.go_sched(m, gp, preempted)
         with self.lock:
-            self.runq.append(gp)
+            self.runq.put(gp)
 
     # --- stopping ---
 

@@ -103,7 +103,7 @@ def exitsyscall(sched: Sched, m: M, gp: G, result: Any = None, exc: BaseExceptio
             gp.resume = (result, exc)
             if tr is not None:
                 tr.go_sysexit(m, gp, True)  # before another M can start gp (the tracer's locks are leaves)
-            sched.runq.append(gp)
+            sched.runq.put(gp)
             brk = sched.mpolling
     if stopping:
         # run() is ending (after Ctrl-C it may have given up on this M and abandoned gp already,

@@ -24,6 +24,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from ._rt import tls as _tls
@@ -327,7 +328,7 @@ def write_trace(
                 w.meta(pid, tid, "thread", f"M{tid}", tid)
             else:
                 w.meta(pid, tid, "thread", ("netpoll", "sysmon", "other")[tid], tid)
-        _track(w, pid, tid, events, t0, tend, pslices, counts)
+        _Track(w, pid, tid, pslices, counts).run(events, tend)
     for i, sl in enumerate(pslices):
         sl.sort(key=lambda s: s[0])
         for j, (a, b, name, args) in enumerate(sl):
@@ -340,115 +341,155 @@ def write_trace(
     return w.n
 
 
-def _track(
-    w: _Writer,
-    pid: int,
-    tid: int,
-    events: list[tuple[Any, ...]],
-    t0: float,
-    tend: float,
-    pslices: list[list[tuple[float, float, str, str]]],
-    counts: dict[str, int],
-) -> None:
-    us = w.us
-    # open: the slice in progress (start µs, kind, gid, name, p, args) or None.
-    open_: tuple[float, str, int, str, int, str] | None = None
-    last: tuple[float, float] | None = None  # the last closed slice (start, end) in µs
-    pending_flows: list[tuple[float, int]] = []  # netpoll thread: flows of the batch being built
+class _Track:
+    """_Track turns one thread's raw events, in time order, into trace events: a START opens a
+    slice and the next END/SYSCALL closes it, so slices on a track never overlap. One method per
+    raw event kind (`on[kind]`); flows of the netpoll thread wait for the batch that injects them.
+    """
 
-    def close(ts: float, why: str) -> None:
-        nonlocal open_, last
-        assert open_ is not None
-        a, kind, gid, name, p, args = open_
+    def __init__(
+        self,
+        w: _Writer,
+        pid: int,
+        tid: int,
+        pslices: list[list[tuple[float, float, str, str]]],
+        counts: dict[str, int],
+    ) -> None:
+        self.w = w
+        self.pid = pid
+        self.tid = tid
+        self.pslices = pslices
+        self.counts = counts
+        # open: the slice in progress (start µs, kind, gid, name, p, args) or None.
+        self.open: tuple[float, str, int, str, int, str] | None = None
+        self.last: tuple[float, float] | None = None  # the last closed slice (start, end) in µs
+        self.pending_flows: list[tuple[float, int]] = []  # netpoll thread: flows of the batch being built
+        self.on: dict[Any, Callable[[float, tuple[Any, ...]], None]] = {
+            START: self.start,
+            END: self.end,
+            SYSCALL: self.syscall,
+            SYSEXIT: self.sysexit,
+            FLOW: self.flow,
+            STEAL: self.steal,
+            HANDOFF: self.handoff,
+            INJECT: self.inject,
+            PREEMPT: self.preempt,
+            # PROCSTART/PROCSTOP: kept in the buffers for future views, not drawn.
+        }
+
+    def run(self, events: list[tuple[Any, ...]], tend: float) -> None:
+        us = self.w.us
+        on = self.on
+        for ev in events:
+            f = on.get(ev[0])
+            if f is not None:
+                f(us(ev[1]), ev)
+        if self.open is not None:
+            self.close(us(tend), "trace stopped")
+        w, pid, tid = self.w, self.pid, self.tid
+        for fts, fid in self.pending_flows:  # readied but not injected before stop
+            w.slice(pid, tid, fts, 0.0, '"ready"', "ready", "")
+            w.flow("s", pid, tid, fts, fid)
+
+    def close(self, ts: float, why: str) -> None:
+        assert self.open is not None
+        a, kind, gid, name, p, args = self.open
+        w, pid, tid = self.w, self.pid, self.tid
         if kind == "g":
             full = f'"g":{gid},"p":{p},"end":{json.dumps(why)}{args}'
             gname = _gname(gid, name)
             w.slice(pid, tid, a, ts - a, gname, "g", full)
-            if 0 <= p < len(pslices):
-                pslices[p].append((a, ts, gname, f'"g":{gid},"m":{tid},"end":{json.dumps(why)}{args}'))
+            if 0 <= p < len(self.pslices):
+                self.pslices[p].append((a, ts, gname, f'"g":{gid},"m":{tid},"end":{json.dumps(why)}{args}'))
         else:
             extra = why if why.startswith(",") else ""  # a syscall slice's why is its extra args
             w.slice(pid, tid, a, ts - a, json.dumps(f"syscall G{gid}"), "syscall", f'"g":{gid}{extra}')
-        last = (a, ts)
-        open_ = None
+        self.last = (a, ts)
+        self.open = None
 
-    for ev in events:
-        kind = ev[0]
-        ts = us(ev[1])
-        if kind == START:
-            _, _, gid, name, p, lat, fid = ev
-            if open_ is not None:
-                close(ts, "unknown")  # started before the trace: its end went unrecorded
-            if lat == BEFORE_TRACE:
-                extra = ',"before_trace":true'
-            elif lat < 0:
-                # Not made runnable since its last slice: its park's commit found the wait already
-                # over and the M resumed it at once; not a new schedule (p.ngrun does not count it).
-                extra = ',"resumed":"park satisfied at once"'
-            else:
-                counts["gs_run"] += 1
-                extra = f',"latency_us":{round(lat * 1e6, 3)}'
-            open_ = (ts, "g", gid, name, p, extra)
-            if fid:
-                w.flow("f", pid, tid, ts, fid)
-        elif kind == END:
-            _, _, gid, why = ev
-            if open_ is None:
-                open_ = (0.0, "g", gid, "?", -1, ',"before_trace":true')
-            close(ts, why)
-            if why.startswith("park"):
-                w.instant(pid, tid, ts, why, "park", f'"g":{gid}')
-        elif kind == SYSCALL:
-            gid = ev[2]
-            if open_ is not None:
-                close(ts, "syscall")
-            open_ = (ts, "s", gid, "", -1, "")
-        elif kind == SYSEXIT:
-            _, _, gid, name, p, handed_off, cont = ev
-            if open_ is not None:
-                close(ts, f',"handed_off":{"true" if handed_off else "false"}')
-            if cont:
-                open_ = (ts, "g", gid, name, p, ',"resumed":"after syscall"')
-        elif kind == FLOW:
-            fid = ev[2]
-            if pid == PID_RT and tid == TID_NETPOLL:
-                pending_flows.append((ts, fid))
-                continue
-            if open_ is not None:
-                fts = ts
-            elif last is not None and ts - last[1] < 1.0:
-                fts = max(last[0], round(last[1] - 0.001, 3))  # just ended: bind to that slice
-            else:
-                w.slice(pid, tid, ts, 0.0, '"ready"', "ready", f'"g":{ev[4]},"readier":{ev[3]}')
-                fts = ts
-            w.flow("s", pid, tid, fts, fid)
-        elif kind == STEAL:
-            _, _, thief, victim, n = ev
-            counts["steals"] += 1
-            w.instant(pid, tid, ts, f"steal {n} from P{victim}", "steal", f'"thief":{thief},"victim":{victim},"n":{n}')
-        elif kind == HANDOFF:
-            _, _, p, reason = ev
-            counts["handoffs"] += 1
-            w.instant(pid, tid, ts, f"handoff P{p} ({reason})", "handoff", f'"p":{p},"reason":{json.dumps(reason)}')
-            if 0 <= p < len(pslices):
-                w.instant(PID_P, p, ts, f"handoff ({reason})", "handoff", f'"p":{p}')
-        elif kind == INJECT:
-            _, _, n, nfd, ntm = ev
-            counts["netpoll_injects"] += 1
-            a = pending_flows[0][0] if pending_flows else ts
-            w.slice(
-                pid, tid, a, ts - a, json.dumps(f"netpoll inject {n}"), "netpoll", f'"n":{n},"fds":{nfd},"timers":{ntm}'
-            )
-            for fts, fid in pending_flows:
-                w.flow("s", pid, tid, fts, fid)
-            pending_flows.clear()
-        elif kind == PREEMPT:
-            _, _, gid, p = ev
-            counts["preempt_requests"] += 1
-            w.instant(pid, tid, ts, f"preempt G{gid}", "preempt", f'"g":{gid},"p":{p}')
-        # PROCSTART/PROCSTOP: kept in the buffers for future views, not drawn.
-    if open_ is not None:
-        close(us(tend), "trace stopped")
-    for fts, fid in pending_flows:  # readied but not injected before stop
-        w.slice(pid, tid, fts, 0.0, '"ready"', "ready", "")
+    def start(self, ts: float, ev: tuple[Any, ...]) -> None:
+        _, _, gid, name, p, lat, fid = ev
+        if self.open is not None:
+            self.close(ts, "unknown")  # started before the trace: its end went unrecorded
+        if lat == BEFORE_TRACE:
+            extra = ',"before_trace":true'
+        elif lat < 0:
+            # Not made runnable since its last slice: its park's commit found the wait already
+            # over and the M resumed it at once; not a new schedule (p.ngrun does not count it).
+            extra = ',"resumed":"park satisfied at once"'
+        else:
+            self.counts["gs_run"] += 1
+            extra = f',"latency_us":{round(lat * 1e6, 3)}'
+        self.open = (ts, "g", gid, name, p, extra)
+        if fid:
+            self.w.flow("f", self.pid, self.tid, ts, fid)
+
+    def end(self, ts: float, ev: tuple[Any, ...]) -> None:
+        _, _, gid, why = ev
+        if self.open is None:
+            self.open = (0.0, "g", gid, "?", -1, ',"before_trace":true')
+        self.close(ts, why)
+        if why.startswith("park"):
+            self.w.instant(self.pid, self.tid, ts, why, "park", f'"g":{gid}')
+
+    def syscall(self, ts: float, ev: tuple[Any, ...]) -> None:
+        if self.open is not None:
+            self.close(ts, "syscall")
+        self.open = (ts, "s", ev[2], "", -1, "")
+
+    def sysexit(self, ts: float, ev: tuple[Any, ...]) -> None:
+        _, _, gid, name, p, handed_off, cont = ev
+        if self.open is not None:
+            self.close(ts, f',"handed_off":{"true" if handed_off else "false"}')
+        if cont:
+            self.open = (ts, "g", gid, name, p, ',"resumed":"after syscall"')
+
+    def flow(self, ts: float, ev: tuple[Any, ...]) -> None:
+        fid = ev[2]
+        w, pid, tid = self.w, self.pid, self.tid
+        if pid == PID_RT and tid == TID_NETPOLL:
+            self.pending_flows.append((ts, fid))
+            return
+        last = self.last
+        if self.open is not None:
+            fts = ts
+        elif last is not None and ts - last[1] < 1.0:
+            fts = max(last[0], round(last[1] - 0.001, 3))  # just ended: bind to that slice
+        else:
+            w.slice(pid, tid, ts, 0.0, '"ready"', "ready", f'"g":{ev[4]},"readier":{ev[3]}')
+            fts = ts
         w.flow("s", pid, tid, fts, fid)
+
+    def steal(self, ts: float, ev: tuple[Any, ...]) -> None:
+        _, _, thief, victim, n = ev
+        self.counts["steals"] += 1
+        args = f'"thief":{thief},"victim":{victim},"n":{n}'
+        self.w.instant(self.pid, self.tid, ts, f"steal {n} from P{victim}", "steal", args)
+
+    def handoff(self, ts: float, ev: tuple[Any, ...]) -> None:
+        _, _, p, reason = ev
+        self.counts["handoffs"] += 1
+        w = self.w
+        w.instant(
+            self.pid, self.tid, ts, f"handoff P{p} ({reason})", "handoff", f'"p":{p},"reason":{json.dumps(reason)}'
+        )
+        if 0 <= p < len(self.pslices):
+            w.instant(PID_P, p, ts, f"handoff ({reason})", "handoff", f'"p":{p}')
+
+    def inject(self, ts: float, ev: tuple[Any, ...]) -> None:
+        _, _, n, nfd, ntm = ev
+        self.counts["netpoll_injects"] += 1
+        w, pid, tid = self.w, self.pid, self.tid
+        flows = self.pending_flows
+        a = flows[0][0] if flows else ts
+        w.slice(
+            pid, tid, a, ts - a, json.dumps(f"netpoll inject {n}"), "netpoll", f'"n":{n},"fds":{nfd},"timers":{ntm}'
+        )
+        for fts, fid in flows:
+            w.flow("s", pid, tid, fts, fid)
+        flows.clear()
+
+    def preempt(self, ts: float, ev: tuple[Any, ...]) -> None:
+        _, _, gid, p = ev
+        self.counts["preempt_requests"] += 1
+        self.w.instant(self.pid, self.tid, ts, f"preempt G{gid}", "preempt", f'"g":{gid},"p":{p}')

@@ -11,8 +11,8 @@ RuntimeWarning at that call site:
 
     prog.py:12: RuntimeWarning: Chan.send() was never awaited; write `await ch.send(...)`
 
-The wrapper costs an object, a call and a finaliser per operation, far more than the 3% of a
-channel round trip allowed on the default path (docs/benchmarks.md, "Forgotten awaits"), so the
+The wrapper costs an object, a call and a finaliser per operation, far more than the default
+path may spend on a check (the figures: docs/benchmarks.md, "Forgotten awaits"), so the
 check is on only with `python -X dev` or `MN_DEBUG=awaitcheck=1`, for the length of a run().
 Switching it on patches Chan's three methods (so the default path has no test at all); the three
 module functions test `enabled` themselves. Awaitables defined with `async def` (mn.select,

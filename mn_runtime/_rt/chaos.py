@@ -11,11 +11,12 @@ Decision points, and what chaos may do at each:
                             call that checks it (a channel fast path, a mutex fast path, the end
                             of a syscall)
   exitsyscall (syscall.py)  flag g.preempt, so the G yields before it takes the call's result
-  find_runnable (sched.py)  release delayed wake-ups whose delay is over; take a random G off the
-                            head of the global queue before the local queue
-  before idling (sched.py)  release every delayed wake-up; in replay mode, fire the next timers
-  steal_work (sched.py)     skip a victim (the victim order itself is the per-M rng, seeded from
-                            the chaos seed)
+  find_runnable             release delayed wake-ups whose delay is over; take a random G off the
+    (findrunnable.py)       head of the global queue before the local queue (globrunq.take_at)
+  before idling             release every delayed wake-up; in replay mode, fire the next timers
+    (findrunnable.py)
+  steal_work                skip a victim (the victim order itself is the per-M rng, seeded from
+    (findrunnable.py)       the chaos seed)
   runqput (runq.py)         demote runnext to the ring; rotate the ring (random run queue order)
   goready (park.py)         hold the readied G back for a few schedules (a delayed wake-up)
   sysmon (sysmon.py)        flag a running G long before its 10 ms slice is over

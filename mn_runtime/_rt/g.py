@@ -42,6 +42,7 @@ _newlock = threading.Lock
 
 if TYPE_CHECKING:
     from .m import M
+    from .sema import JoinLot
     from .waitq import Sudog
 
 __all__ = ["G", "GStatus", "WaitReason", "badgstatus", "casgstatus", "valid_transition"]
@@ -145,7 +146,7 @@ class G:
         self.status = RUNNABLE  # see IDLE above: unpublished until newproc queues it
         # A plain lock unless lock checking is on: one global read, not a call, per G.
         self.lock = CheckedLock(RANK_LEAF, "g.lock") if _lock.lockcheck else _newlock()
-        self.waitreason = _ZERO_REASON
+        self.waitreason = ZERO_REASON
         self.waitsince = 0.0
         self.m: M | None = None
         # param carries a value from the G that readies this one (Go's gp.param), e.g. the sudog
@@ -159,9 +160,10 @@ class G:
         # yield (cooperative preemption). A racy flag by design: a late read only delays the yield.
         self.preempt = False
         self.result: Any = None
-        # joiners: Gs parked in join() on this G: None (none yet), a list, or EXITED once the G
-        # has finished (guarded by lock). No list until someone joins: most Gs are never joined.
-        self.joiners: list[G] | tuple[()] | None = None
+        # joiners: the parking lot of the Gs parked in join() on this G (sema.JoinLot): None until
+        # the first join has to wait, then the lot, then EXITED once the G has finished (guarded
+        # by lock). No lot until someone waits: most Gs are never joined, or only once finished.
+        self.joiners: JoinLot | tuple[()] | None = None
         self.parentid = parentid
         # createdat, createdpc: where go() was called, as the caller's code object and instruction
         # offset (two fields, not a tuple: one object less per G), or a label ("run") and 0;
@@ -197,29 +199,24 @@ class G:
             lock.release()
             if done:
                 return result
-            await park_trap(_joincommit, self, _JOIN)
+            # The wait is on the G's parking lot (sema.py, on the park floor above this one, since
+            # a lot readies its Gs through park.py): imported here, on the path that parks anyway,
+            # so joining a finished G costs nothing more. joincommit queues this G on the lot
+            # under self.lock once it is WAITING, or resumes it if this G exited meanwhile.
+            from .sema import joincommit
+
+            await park_trap(joincommit, self, _JOIN)
 
     def __repr__(self) -> str:
         return f"<Goroutine {self.id} {self.name} {self.status.name.lower()}>"
 
 
-def _joincommit(gp: G, target: G) -> bool:
-    """_joincommit registers gp as a joiner of target; False (resume at once) if target is dead."""
-    lock = target.lock
-    lock.acquire()
-    joiners = target.joiners
-    if joiners is None:
-        target.joiners = [gp]
-    elif joiners is not EXITED:
-        joiners.append(gp)  # type: ignore[union-attr]
-    lock.release()
-    return joiners is not EXITED
-
-
 _JOIN = WaitReason.JOIN
-_ZERO_REASON = WaitReason.ZERO
+# ZERO_REASON: a running or runnable G's wait reason, as a module constant (one global load).
+ZERO_REASON = WaitReason.ZERO
 
-# EXITED in G.joiners: the G has finished; join() returns its result at once.
+# EXITED in G.joiners: the G has finished; join() returns its result at once, and its join lot,
+# if it had one, now belongs to goexit alone (sema.JoinLot).
 EXITED: tuple[()] = ()
 
 # Module constants for the hot path: an Enum class attribute lookup costs more than the transition.

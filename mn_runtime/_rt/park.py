@@ -66,8 +66,8 @@ def goready(gp: G, next: bool = True) -> None:
             if next and p.runnext is None and s.chaos is None:
                 # runqput's first case, kept here on purpose: the readier's own P (m.p is set only
                 # while m holds it RUNNING, so runnext is m's alone), an empty slot, no wakep. The
-                # call it saves is 2-3% of a channel round trip, the margin of the ping-pong target
-                # (2.13-2.18x asyncio with it, 1.90-2.00x without; docs/benchmarks.md).
+                # call it saves decides the ping-pong target's margin (docs/benchmarks.md, the
+                # runqput inline).
                 p.runnext = gp
                 return
             if runqput(s, p, gp, next):

@@ -79,7 +79,7 @@ from . import park as _park
 from .allgs import GTable
 from .chaos import Chaos
 from .findrunnable import GLOBAL_POLL_TICKS, find_runnable
-from .g import DEAD, EXITED, RUNNABLE, RUNNING, WAITING, G, WaitReason, abandon, badgstatus, casgstatus
+from .g import DEAD, EXITED, RUNNABLE, RUNNING, WAITING, ZERO_REASON, G, abandon, badgstatus, casgstatus
 from .globrunq import GlobRunq
 from .idle import (
     injectglist,
@@ -97,7 +97,6 @@ from .timers import TimerHeap
 from .tracer import Tracer
 from .traps import GOSCHED, PARK, SYSCALL
 
-_ZERO = WaitReason.ZERO
 _copy_context = contextvars.copy_context
 
 # LOSTPANICS_NAMED: how many of the goroutine errors dropped after the first run()'s note names.
@@ -149,8 +148,8 @@ class Sched:
         self.mpolling = 0
         # now: sysmon's clock, time.monotonic() at its last tick (at most its 10 ms sleep old while
         # any P runs), 0.0 while it sleeps long because none does. The park path stamps
-        # g.waitsince with it: a clock read per park cost 4% of a channel round trip, and Go's
-        # waitsince is approximate too (stamped at the next GC).
+        # g.waitsince with it: a clock read per park is a measurable part of a channel round
+        # trip (docs/benchmarks.md), and Go's waitsince is approximate too (stamped at the next GC).
         self.now = 0.0
         self.tracer: Tracer | None = None
         # Chaos mode (chaos.py): None when off; set by run() before any thread starts.
@@ -376,7 +375,7 @@ class Sched:
         on m at once (Go's park_m with a failed waitunlockf)."""
         casgstatus(gp, WAITING, RUNNABLE)
         casgstatus(gp, RUNNABLE, RUNNING)
-        gp.waitreason = _ZERO
+        gp.waitreason = ZERO_REASON
         m.curg = gp
         tr = self.tracer
         if tr is not None:

@@ -81,7 +81,10 @@ class Result:
     ops: int = 0
     checks: int = 0
     violations: list[str] = field(default_factory=list)
-    peak_threads: int = 0
+    threads_start: int = 0  # the process's threads, fds and RSS just before run()
+    fds_start: int = 0
+    rss_start: int = 0
+    peak_threads: int = 0  # peaks of the samples, one of them taken inside the run (_wrapper)
     peak_fds: int = 0
     peak_rss: int = 0
     rss_warm: int = 0
@@ -151,8 +154,11 @@ class Monitor:
         self.line(self.sample())
 
 
-async def _wrapper(scn: ModuleType, ctx: Ctx) -> None:
+async def _wrapper(scn: ModuleType, ctx: Ctx, mon: Monitor) -> None:
     await scn.main(ctx)
+    # One sample inside the run, with every M the scenario started still alive: a scenario that
+    # ends before the monitor's first tick would otherwise show the peaks of the process outside.
+    mon.sample()
     # A goroutine that signalled a WaitGroup (or readied its joiner) may still be finishing on
     # another M: give stragglers a bounded moment; a leaked one stays.
     end = time.monotonic() + LEAK_WAIT
@@ -184,7 +190,7 @@ def run_scenario(
     mon = Monitor(ctx, scn.NAME, out)
     mon.start()
     try:
-        mn.run(_wrapper, scn, ctx, procs=procs, seed=seed, chaos=seed if chaos else None)
+        mn.run(_wrapper, scn, ctx, mon, procs=procs, seed=seed, chaos=seed if chaos else None)
     except BaseException as e:  # a scenario that raises has broken an invariant (or the runtime has)
         if isinstance(e, KeyboardInterrupt):
             raise
@@ -198,6 +204,7 @@ def run_scenario(
     ctx.check(fds <= fds0, f"{fds - fds0} fds left open after run() returned")
     res = Result(scn.NAME, time.monotonic() - ctx.start)
     s = mon.samples
+    _, res.threads_start, res.fds_start, res.rss_start = s[0]
     res.peak_threads = max(x[1] for x in s)
     res.peak_fds = max(x[2] for x in s)
     res.peak_rss = max(x[3] for x in s)

@@ -3,7 +3,9 @@ replays the same interleaving for the same seed."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import time
 from typing import Any
 
@@ -88,13 +90,51 @@ def test_chaos_actually_perturbs() -> None:
         assert st[k] > 0, (k, st)
 
 
-def test_no_chaos_means_no_hooks() -> None:
-    async def main() -> object:
+def _spy_on_chaos(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """_spy_on_chaos counts the Chaos objects made ("__init__") and the calls of every Chaos method
+    the runtime's hook sites call (all but the harness's: install, record, stats, now)."""
+    calls: dict[str, int] = {}
+
+    def spy(name: str, fn: Any) -> Any:
+        @functools.wraps(fn)
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1  # (a lost update under threads still leaves it > 0)
+            return fn(*args, **kwargs)
+
+        return counted
+
+    for name, fn in list(vars(_chaos.Chaos).items()):
+        if inspect.isfunction(fn) and (name == "__init__" or not name.startswith("_")):
+            if name not in ("install", "record", "stats", "now"):
+                monkeypatch.setattr(_chaos.Chaos, name, spy(name, fn))
+    return calls
+
+
+def test_no_chaos_means_no_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MN_CHAOS", raising=False)
+    calls = _spy_on_chaos(monkeypatch)
+    last = _chaos.last
+
+    async def main() -> tuple[object, object, int]:
         s = _tls.cur
         assert s is not None
-        return s.chaos
+        total, _ = await _workload(120)
+        return s.chaos, s.timers, total
 
-    assert mn.run(main, procs=1) is None
+    for procs in (1, 2):
+        chaos, timers, total = mn.run(main, procs=procs)
+        assert total == _expected(120)
+        assert chaos is None and not isinstance(timers, _chaos.ReplayTimerHeap)
+    # No Chaos was made and no hook site called one: every decision was the plain scheduler's.
+    assert calls == {}
+    assert _chaos.last is last
+    # The same spies on a chaos run: one Chaos, its hooks called at the sites the plain runs passed.
+    chaos, timers, total = mn.run(main, procs=1, chaos=3)
+    assert total == _expected(120)
+    assert chaos is _chaos.last and isinstance(timers, _chaos.ReplayTimerHeap)
+    assert calls.pop("__init__") == 1
+    assert calls.get("on_execute", 0) >= chaos.nswitch > 0, calls
+    assert len(calls) >= 4, calls
 
 
 @pytest.mark.concurrency

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._rt import gil as _gil
-from ._rt import sched as _sched
+from ._rt import tls as _tls
 from ._rt.sched import Sched
-from ._rt.snapshot import Snapshot
+from ._rt.snapshot import LatencyStats, MStats, NetpollStats, PStats, SchedStats, Snapshot
 from ._rt.stack import format_goroutine
 from ._rt.tracer import StatsTracer
 
@@ -39,7 +39,9 @@ __all__ = [
     "DebugSettings",
     "LatencyStats",
     "MStats",
+    "NetpollStats",
     "PStats",
+    "SchedStats",
     "Snapshot",
     "Stats",
     "dump_goroutines",
@@ -100,7 +102,7 @@ def parse_mn_debug(text: str | None) -> DebugSettings:
 
 
 def _cur() -> Sched:
-    s = _sched.cur
+    s = _tls.cur
     if s is None:
         raise RuntimeError("no mn_runtime is running: call this inside mn_runtime.run(main)")
     return s
@@ -121,49 +123,6 @@ def _thread_cpu(ms: list[Any]) -> dict[int, float]:
         if nid in cpu:
             out[m.id] = cpu[nid]
     return out
-
-
-@dataclass(frozen=True, eq=False)
-class LatencyStats(Snapshot):
-    """Scheduling latency (runnable -> running) in microseconds, over every schedule since
-    metrics or a trace started."""
-
-    count: int  #: schedules measured
-    mean_us: float
-    p50_us: float
-    p90_us: float
-    p99_us: float
-    max_us: float
-    #: (upper bound in µs, count) for each non-empty bucket of the histogram
-    buckets_us: list[tuple[float, int]]
-
-
-@dataclass(frozen=True, eq=False)
-class PStats(Snapshot):
-    """One P (logical processor): its run queue now and its counters since run() began."""
-
-    id: int
-    status: str  #: "idle", "running" or "syscall"
-    runq: int  #: Gs on its local ring
-    runnext: bool  #: a G waits in its runnext slot
-    gs_run: int  #: Gs it has run (schedules, hand-offs included)
-    steals: int  #: steals it made from other Ps
-    stolen_from: int  #: Gs other Ps took from it
-    global_takes: int  #: Gs it took from the global queue
-    schedtick: int
-    syscalltick: int
-
-
-@dataclass(frozen=True, eq=False)
-class MStats(Snapshot):
-    """One M (OS thread)."""
-
-    id: int
-    gs_run: int  #: Gs it has run
-    in_syscall: bool  #: inside a blocking mn.syscall() now
-    p: int | None  #: the id of the P it holds, or None
-    busy_s: float | None  #: wall time stepping Gs (None unless metrics or a trace are on)
-    cpu_s: float | None  #: its thread's CPU time (None where psutil cannot read it)
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,16 +177,15 @@ def stats() -> Stats:
     `busy_s` (wall time stepping Gs) are measured only while metrics are on (MN_DEBUG=metrics=1)
     or a trace is recorded; otherwise they are None. Each M's `cpu_s` (its thread's CPU time)
     is always there where psutil can read it.
+
+    It composes the snapshots each structure makes of itself (the scheduler's, each P's, the
+    poller's; see _rt/snapshot.py); only the sums over Ms, the timers' two counters and the
+    goroutine count are read here.
     """
     s = _cur()
-    with s.lock:
-        ms = list(s.allm)
-        npidle = s.npidle
-        nmidle = s.nmidle
-        nmspinning = s.nmspinning
-        globalq = len(s.runq)
-    allp = s.allp
-    np = s.netpoll
+    sc, ms = _sched_stats(s)
+    ps = [p.stats() for p in s.allp]
+    npl = s.netpoll.stats()
     tr = s.tracer
     metrics = isinstance(tr, StatsTracer)
     cpu = _thread_cpu(ms)
@@ -236,46 +194,32 @@ def stats() -> Stats:
         goroutines_created=s.allgs.created(s.allp),
         procs=s.procs,
         gil_enabled=_gil.gil_enabled(),
-        idle_procs=npidle,
-        threads=len(ms),
-        idle_threads=nmidle,
-        spinning_threads=nmspinning,
+        idle_procs=sc.idle_procs,
+        threads=sc.threads,
+        idle_threads=sc.idle_threads,
+        spinning_threads=sc.spinning_threads,
         threads_in_syscall=sum(1 for m in ms if m.insyscall),
-        global_runq=globalq,
-        runq=[len(p.runq) + (p.runnext is not None) for p in allp],
-        gs_run=sum(p.ngrun for p in allp),
-        steals=sum(p.nsteal for p in allp),
-        global_takes=sum(p.nglobal for p in allp),
+        global_runq=sc.global_runq,
+        runq=[p.runq + p.runnext for p in ps],
+        gs_run=sum(p.gs_run for p in ps),
+        steals=sum(p.steals for p in ps),
+        global_takes=sum(p.global_takes for p in ps),
         syscalls=sum(m.nsyscall for m in ms),
-        handoffs=s.nhandoff,
-        stuck_handoffs=s.nstuckhandoff,
-        preempt_requests=s.npreempt,
-        spinning_starts=s.nspinstart,
+        handoffs=sc.handoffs,
+        stuck_handoffs=sc.stuck_handoffs,
+        preempt_requests=sc.preempt_requests,
+        spinning_starts=sc.spinning_starts,
         timers_fired=s.timers.nfired,
         timers_fired_by_ms=sum(m.ntimer for m in ms),
         timers_pending=s.timers.pending(),
-        netpoll_wakeups=np.nwakeups,
-        netpoll_batches=np.nbatches,
-        netpoll_injected=np.ninjected,
+        netpoll_wakeups=npl.wakeups,
+        netpoll_batches=npl.batches,
+        netpoll_injected=npl.injected,
         netpoll_nonblocking=sum(m.nnetpoll for m in ms),
-        netpoll_fd_events=np.backend.nevents,
-        netpoll_batch_sizes=list(np.batchsizes),
+        netpoll_fd_events=npl.fd_events,
+        netpoll_batch_sizes=npl.batch_sizes,
         latency=LatencyStats(**tr.latency().summary()) if metrics else None,
-        per_p=[
-            PStats(
-                id=p.id,
-                status=p.status.name.lower(),
-                runq=len(p.runq),
-                runnext=p.runnext is not None,
-                gs_run=p.ngrun,
-                steals=p.nsteal,
-                stolen_from=p.nstolen,
-                global_takes=p.nglobal,
-                schedtick=p.schedtick,
-                syscalltick=p.syscalltick,
-            )
-            for p in allp
-        ],
+        per_p=ps,
         per_m=[
             MStats(
                 id=m.id,
@@ -288,6 +232,26 @@ def stats() -> Stats:
             for m in ms
         ],
     )
+
+
+def _sched_stats(s: Sched) -> tuple[SchedStats, list[Any]]:
+    """_sched_stats: the scheduler's own snapshot and its Ms, read in one hold of sched.lock
+    (the idle counts and the global queue are guarded by it; the counters are written under it
+    or by one thread)."""
+    with s.lock:
+        ms = list(s.allm)
+        snap = SchedStats(
+            idle_procs=s.npidle,
+            threads=len(ms),
+            idle_threads=s.nmidle,
+            spinning_threads=s.nmspinning,
+            global_runq=len(s.runq),
+            handoffs=s.nhandoff,
+            stuck_handoffs=s.nstuckhandoff,
+            preempt_requests=s.npreempt,
+            spinning_starts=s.nspinstart,
+        )
+    return snap, ms
 
 
 def enable_metrics() -> None:
@@ -380,7 +344,7 @@ def _allgs_from_handler(s: Sched) -> list[Any]:
 
 
 def _on_signal(signum: int, frame: Any) -> None:
-    s = _sched.cur
+    s = _tls.cur
     if s is None:
         return
     gs = _allgs_from_handler(s)
@@ -393,7 +357,7 @@ def _on_signal(signum: int, frame: Any) -> None:
 def _on_quit(signum: int, frame: Any) -> None:
     """_on_quit: SIGQUIT without MN_DEBUG, Go's default: print every goroutine, exit with status 2.
     os._exit, because a goroutine stuck in a loop would keep run()'s shutdown from ever returning."""
-    s = _sched.cur
+    s = _tls.cur
     body = ""
     if s is not None:
         gs = _allgs_from_handler(s)

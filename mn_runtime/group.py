@@ -5,7 +5,7 @@
             g.go(fetch, g.ctx, url)
     # here every goroutine started by g has finished
 
-Each g.go(fn, *args) starts a wrapper goroutine at once (g.go never blocks); with `limit`, the
+Each g.go(fn, *args, **kwargs) starts a wrapper goroutine at once (g.go never blocks); with `limit`, the
 wrapper first acquires a slot of a FIFO Semaphore, so at most `limit` functions run at a time, in
 the order they were started. The wrapper catches whatever fn raises (so it does not end run(), as
 an escaping exception would), records it, and on the first one cancels `g.ctx`, which fn should
@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
 from . import context as _context
-from ._rt import sched as _sched
+from . import runtime as _runtime
+from ._rt import tls as _tls
 from ._rt.tls import tls
 from .sync import Semaphore, WaitGroup
 
@@ -49,33 +50,39 @@ class Group:
         self._lk = threading.Lock()
         self.errors: list[BaseException] = []
 
-    def go(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """go starts fn(*args) in a new goroutine of this group (after a free slot, with limit)."""
-        if not callable(fn):
-            raise TypeError(f"Group.go() needs an async function, got {type(fn).__name__}")
-        s = _sched.cur
+    def go(self, fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any) -> None:
+        """go starts fn(*args, **kwargs) in a new goroutine of this group (after a free slot, with
+        limit). It takes what mn.go() takes, checked by the same code: an async function and its
+        arguments, or a coroutine object."""
+        s = _tls.cur
         m = tls.m
         if s is None or m is None:
-            raise RuntimeError("Group.go() called outside a running runtime: call it inside mn_runtime.run(main)")
+            _runtime._outside(fn, "Group.go")
+        coro, name = _runtime._newcoro(fn, args, kwargs, "Group.go")
+        wrapper = self._run(coro)
         self._wg.add(1)
         try:
-            coro = self._run(fn, args)
             # Named after fn and created where Group.go was called, not after the wrapper: dumps,
             # deadlock reports and error notes show the user's function.
             f = sys._getframe(1)
-            name = getattr(fn, "__qualname__", None) or repr(fn)
-            s.newproc(coro, name, m, f.f_code, f.f_lasti)
+            s.newproc(wrapper, name, m, f.f_code, f.f_lasti)
         except BaseException:
             self._wg.done()
+            wrapper.close()
+            coro.close()
             raise
 
-    async def _run(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+    async def _run(self, coro: Coroutine[Any, Any, Any]) -> None:
         sem = self._sem
         try:
             if sem is not None:
-                await sem.acquire()
+                try:
+                    await sem.acquire()
+                except BaseException:  # the run ended while it waited: coro never starts
+                    coro.close()
+                    raise
             try:
-                await fn(*args)
+                await coro
             finally:
                 if sem is not None:
                     sem.release()

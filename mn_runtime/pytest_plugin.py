@@ -42,7 +42,7 @@ from typing import Any
 import pytest
 
 from . import runtime as _runtime
-from ._rt import sched as _sched
+from ._rt import tls as _tls
 from .errors import Deadlock
 
 __all__ = ["LeakedGoroutines", "MnTimeout"]
@@ -229,7 +229,7 @@ def _seeds(item: pytest.Item, mark: pytest.Mark) -> list[int | None]:
 
 
 def _others(me: Any) -> list[Any]:
-    s = _sched.cur
+    s = _tls.cur
     if s is None:
         return []
     return [g for g in s.allgs.snapshot() if g is not me]
@@ -245,7 +245,7 @@ def _dump(gs: Sequence[Any]) -> str:
 async def _leak_check(grace: float) -> None:
     """_leak_check (goroutine 1, after the test returned) waits up to grace seconds for every other
     goroutine to finish, then fails with the dump of those left."""
-    me = _runtime.current()
+    me = _runtime._gof(_runtime.current())  # the G, as the G table holds it
     deadline = time.monotonic() + grace
     delay = 0.001
     while True:
@@ -262,7 +262,7 @@ async def _leak_check(grace: float) -> None:
 
 
 async def _test_main(fn: Callable[..., Any], kwargs: dict[str, Any], leak: float | None, box: list[Any]) -> Any:
-    box.append(_sched.cur)  # for the timeout watchdog
+    box.append(_tls.cur)  # for the timeout watchdog
     result = await fn(**kwargs)
     if leak is not None:
         await _leak_check(leak)
@@ -283,7 +283,7 @@ class _Watchdog:
 
     def _fire(self) -> None:
         s = self.box[0] if self.box else None
-        if s is None or _sched.cur is not s:
+        if s is None or _tls.cur is not s:
             return
         gs = s.allgs.snapshot()
         err = MnTimeout(f"{self.what} ran past its timeout of {self.seconds:.3g}s; its goroutines:\n\n{_dump(gs)}")

@@ -16,15 +16,15 @@ import sys
 import threading
 import types
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
 from ._rt import awaitcheck as _awaitcheck
 from ._rt import chaos as _chaos
 from ._rt import gil as _gil
 from ._rt import interrupt as _interrupt
 from ._rt import lock as _lock
-from ._rt import sched as _sched
 from ._rt import tbfold as _tbfold
+from ._rt import tls as _tls
 from ._rt.corofn import is_coroutine, is_coroutine_function
 from ._rt.g import G, GStatus, abandon
 from ._rt.idle import pidleput
@@ -46,7 +46,80 @@ __all__ = [
     "syscall",
 ]
 
-Goroutine = G
+
+class Goroutine:
+    """Goroutine: the handle mn.go() and mn.current() return for a goroutine.
+
+        g = mn.go(worker, 1)
+        g.id, g.name, g.done   # its number, its function's name, whether it has finished
+        result = await g.join()  # wait for it to finish; its function's result
+
+    A handle is all users see of a goroutine: the runtime's own record of it (its status, lock,
+    coroutine, cached sudog) stays inside mn_runtime._rt. Two handles of the same goroutine are
+    equal (mn.current() inside it == what go() returned), and a handle keeps that record alive,
+    so join() answers however late it is called. Handles come only from mn.go() and
+    mn.current(); constructing one directly is a TypeError.
+    """
+
+    # One slot: go() makes a handle per goroutine, so it is the cheapest object Python has with
+    # an attribute (no __dict__, no __init__ call; see _handle).
+    __slots__ = ("_g",)
+
+    _g: G
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Goroutine:
+        raise TypeError("mn_runtime.Goroutine handles come from mn.go() and mn.current()")
+
+    @property
+    def id(self) -> int:
+        """The goroutine's number: 1 for run()'s main, then increasing (Go's goid)."""
+        return self._g.id
+
+    @property
+    def name(self) -> str:
+        """The qualified name of the goroutine's function."""
+        return self._g.name
+
+    @property
+    def done(self) -> bool:
+        """True once the goroutine's function has returned (or the runtime abandoned it)."""
+        return self._g.done
+
+    def join(self) -> Coroutine[Any, Any, Any]:
+        """join: `await g.join()` waits for the goroutine to finish and returns its function's
+        result."""
+        # The G's own coroutine, not a wrapper's: joining costs one attribute read more than
+        # joining the G did.
+        return self._g.join()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Goroutine:
+            return NotImplemented
+        return self._g is other._g
+
+    def __hash__(self) -> int:
+        return hash(self._g)
+
+    def __repr__(self) -> str:
+        g = self._g
+        return f"<Goroutine {g.id} {g.name} {g.status.name.lower()}>"
+
+
+_new_object = object.__new__
+
+
+def _handle(gp: G) -> Goroutine:
+    """_handle: a Goroutine handle for gp (go() inlines this body)."""
+    h = _new_object(Goroutine)
+    h._g = gp
+    return h
+
+
+def _gof(h: Goroutine) -> G:
+    """_gof: the runtime's G behind a handle, for mn_runtime's own tools (dumps, the pytest
+    plugin, tests that look inside); not part of the public API."""
+    return h._g
+
 
 _runlock = threading.Lock()
 
@@ -103,7 +176,7 @@ def _make_coro(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: s
 
 
 def _runtime() -> Sched:
-    s = _sched.cur
+    s = _tls.cur
     if s is None or tls.m is None:
         raise RuntimeError("this mn_runtime operation needs a running runtime: call it inside mn_runtime.run(main)")
     return s
@@ -200,7 +273,7 @@ def _run(
         sched.netpoll.close()
         coro.close()
         raise
-    _sched.cur = sched
+    _tls.cur = sched
     interrupted: KeyboardInterrupt | None = None
     try:
         try:
@@ -220,7 +293,7 @@ def _run(
             try:
                 debug_stop(sched, dbg)
             finally:
-                _sched.cur = None
+                _tls.cur = None
                 _interrupt.end()
                 _awaitcheck.configure(False)
                 # The scheduler's parts point back at it (a cycle only the collector frees): keep
@@ -300,24 +373,48 @@ def _abandon_interrupted(sched: Sched, alive: list[Any], interrupted: KeyboardIn
     return out
 
 
-def go(fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any) -> G:
-    """go starts fn(*args, **kwargs) as a new goroutine and returns its Goroutine handle."""
-    s = _sched.cur
+def go(fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any) -> Goroutine:
+    """go starts fn(*args, **kwargs) as a new goroutine and returns its Goroutine handle.
+
+    fn is an async function (or any callable returning a coroutine), or a coroutine object given
+    without arguments. Group.go takes the same arguments, checked by the same code (_newcoro).
+    """
+    s = _tls.cur
     m = tls.m
     if s is None or m is None:
-        if is_coroutine(fn):
-            fn.close()
-        raise RuntimeError("mn_runtime.go() called outside a running runtime: call it inside mn_runtime.run(main)")
+        _outside(fn, "mn_runtime.go")
     if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
-        coro = fn(*args, **kwargs)  # the common case, an async def function: nothing to check
+        # _newcoro's first case, inlined: the common case, an async def function, checks nothing.
+        coro = fn(*args, **kwargs)
         name = fn.__qualname__
     else:
-        coro = _make_coro(fn, args, kwargs, "go")
-        name = getattr(fn, "__qualname__", None) or getattr(coro, "__qualname__", "?")
+        coro, name = _newcoro(fn, args, kwargs, "go")
     # Where go() was called, as (code, instruction offset): reading f_lineno here would cost more
     # than the rest of newproc; stack.createdat_text renders it only when a dump needs it.
     f = _getframe(1)
-    return s.newproc(coro, name, m, f.f_code, f.f_lasti)
+    h = _new_object(Goroutine)  # _handle's body, inlined
+    h._g = s.newproc(coro, name, m, f.f_code, f.f_lasti)
+    return h
+
+
+def _newcoro(
+    fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], who: str
+) -> tuple[Coroutine[Any, Any, Any], str]:
+    """_newcoro: the coroutine a new goroutine runs, fn(*args, **kwargs) or fn itself, and the
+    name dumps and error notes give the goroutine; a TypeError saying why for anything else.
+    The one check of what mn.go() and Group.go() take (who names the caller in errors)."""
+    if type(fn) is _FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
+        return fn(*args, **kwargs), fn.__qualname__
+    coro = _make_coro(fn, args, kwargs, who)
+    return coro, getattr(fn, "__qualname__", None) or getattr(coro, "__qualname__", "?")
+
+
+def _outside(fn: object, who: str) -> NoReturn:
+    """_outside: go() or Group.go() called with no runtime on this thread; fn, if a coroutine
+    object, is closed (it will never run, and would warn that it was never awaited)."""
+    if is_coroutine(fn):
+        fn.close()  # type: ignore[attr-defined]
+    raise RuntimeError(f"{who}() called outside a running runtime: call it inside mn_runtime.run(main)")
 
 
 def gosched() -> Awaitable[None]:
@@ -342,12 +439,13 @@ def syscall(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]
     return syscall_trap(fn, args, kwargs)
 
 
-def current() -> G:
-    """current returns the running goroutine."""
-    _runtime()
+def current() -> Goroutine:
+    """current returns the handle of the running goroutine (equal to the one go() returned)."""
     m = tls.m
+    if m is None or _tls.cur is None:
+        _runtime()  # raises the error that says why
     assert m is not None and m.curg is not None
-    return m.curg
+    return _handle(m.curg)
 
 
 def num_goroutine() -> int:

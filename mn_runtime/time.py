@@ -24,7 +24,9 @@ Timers as channels. A Timer, Ticker or after() sends the firing instant (on the 
 into a channel of capacity 1 without blocking (Go's sendTime): if nobody took the previous tick,
 the new one is dropped, so a slow reader of a Ticker sees ticks skipped, never queued up. As in Go
 1.23, stop() and reset() also drain the channel, so no value from before the call is received after
-it; Timer.stop() returns True if it prevented the timer from firing.
+it. Timer, Ticker and AfterFunc answer stop() and reset() alike: True if the call stopped a timer
+that was still pending (a Ticker until it is stopped; a Timer or AfterFunc until it fires), False
+if it had already fired or been stopped.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._rt import awaitcheck as _awaitcheck
-from ._rt import sched as _sched
+from ._rt import tls as _tls
 from ._rt.corofn import is_coroutine_function
 from ._rt.g import G, WaitReason
 from ._rt.park import goready
@@ -65,7 +67,7 @@ __all__ = [
 
 
 def _sched_cur(what: str) -> Sched:
-    s = _sched.cur
+    s = _tls.cur
     if s is None:
         raise RuntimeError(f"{what} needs a running runtime: call it inside mn_runtime.run(main)")
     return s
@@ -77,7 +79,7 @@ def _sched_cur(what: str) -> Sched:
 def now() -> float:
     """now is the runtime's clock in seconds: time.monotonic(), or the virtual clock's time under
     run(clock="virtual"). Outside a run() it is time.monotonic()."""
-    s = _sched.cur
+    s = _tls.cur
     return s.timers.now() if s is not None else _time.monotonic()
 
 
@@ -124,7 +126,7 @@ def _sleepcommit(gp: G, arg: tuple[_RtTimer, float]) -> bool:
     """_sleepcommit (the M, gp now WAITING) arms the timer that readies gp."""
     t, when = arg
     t.arg = gp
-    s = _sched.cur
+    s = _tls.cur
     assert s is not None
     s.timers.add(t, when)
     return True
@@ -145,7 +147,7 @@ def sleep(seconds: float) -> Awaitable[None]:
     """sleep parks the goroutine for at least `seconds` on the runtime's clock; 0 yields like
     gosched, negative returns at once, math.inf (or 100 years or more) sleeps for good."""
     d = duration("sleep()", seconds)
-    s = _sched.cur
+    s = _tls.cur
     if s is None or tls.m is None:
         raise RuntimeError("this mn_runtime operation needs a running runtime: call it inside mn_runtime.run(main)")
     if _awaitcheck.enabled:  # python -X dev or MN_DEBUG=awaitcheck=1 (_rt/awaitcheck.py)
@@ -280,14 +282,28 @@ class Ticker(_ChanTimer):
         d = _period("Ticker()", seconds)
         super().__init__("Ticker()", d, d or 0.0)
 
-    def stop(self) -> None:
-        """stop turns the ticker off; no tick is received after it returns."""
-        self._stop()
+    def stop(self) -> bool:
+        """stop turns the ticker off: True if it was running, False if it had already been
+        stopped (Timer.stop's answer: did this call stop it?). Drains c either way, so no tick is
+        received after it returns."""
+        with self._lk:
+            # A ticker never expires: it is running until stopped. Asked from its runtime timer
+            # (_disarm's answer, as Timer.stop does) it could be off the heap while it fires.
+            was = not self._stopped
+            self._disarm()
+            self._stopped = True
+        return was
 
-    def reset(self, seconds: float) -> None:
-        """reset stops the ticker and restarts it with period `seconds`."""
+    def reset(self, seconds: float) -> bool:
+        """reset stops the ticker and restarts it with period `seconds`; True if it was running
+        (stop's answer). Drains c."""
         d = _period("Ticker.reset()", seconds)
-        self._reset(d, d or 0.0)
+        with self._lk:
+            was = not self._stopped
+            self._disarm()
+            self._stopped = False
+            self._arm(d, d or 0.0)
+        return was
 
 
 async def _call(fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

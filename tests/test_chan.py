@@ -518,6 +518,7 @@ def test_sudog_cache_is_reused_and_checked() -> None:
     from mn_runtime._rt.g import G
     from mn_runtime._rt.waitq import acquire_sudog, release_sudog
     from mn_runtime.errors import Throw
+    from mn_runtime.runtime import _gof
 
     seen: list[int] = []
 
@@ -527,7 +528,7 @@ def test_sudog_cache_is_reused_and_checked() -> None:
         async def receiver() -> None:
             for _ in range(3):
                 await ch.recv()  # parks each time: the sender sleeps first
-                me = mn.current()
+                me = _gof(mn.current())  # the G behind the handle
                 assert me.sudog is not None and me.sudog.elem is None and me.sudog.c is None
                 seen.append(id(me.sudog))
 

@@ -21,6 +21,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from . import lock as _lock
+from .snapshot import PStats
 
 if TYPE_CHECKING:
     from .g import G
@@ -59,7 +60,7 @@ class P:
     def __init__(self, pid: int, runqcap: int) -> None:
         self.id = pid
         self.status = PStatus.IDLE
-        self.lock = _lock.new(_lock.RANK_P, f"p{pid}.lock")
+        self.lock = _lock.new("p.lock", f"p{pid}.lock")
         self.runq: deque[G] = deque()
         self.runqcap = runqcap
         # runnext: a G readied by the running G runs next and inherits its time slice.
@@ -84,6 +85,23 @@ class P:
 
     def runqsize(self) -> int:
         return len(self.runq) + (self.runnext is not None)
+
+    def stats(self) -> PStats:
+        """stats: this P's snapshot (PStats), from any thread. Read without the lock, as the
+        invariants above allow for readers other than the owner: each field exact, from slightly
+        different instants."""
+        return PStats(
+            id=self.id,
+            status=self.status.name.lower(),
+            runq=len(self.runq),
+            runnext=self.runnext is not None,
+            gs_run=self.ngrun,
+            steals=self.nsteal,
+            stolen_from=self.nstolen,
+            global_takes=self.nglobal,
+            schedtick=self.schedtick,
+            syscalltick=self.syscalltick,
+        )
 
     def __repr__(self) -> str:
         return f"<P {self.id} {self.status.name} runq={len(self.runq)} runnext={self.runnext is not None}>"

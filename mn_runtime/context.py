@@ -20,10 +20,10 @@ mix their tracebacks.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from . import time as _time
+from ._rt import lock as _lock
 from ._rt import tls as _tls
 from ._rt.timers import Timer
 from .chan import Chan
@@ -108,7 +108,7 @@ class _CancelCtx(Context):
 
     def __init__(self, parent: Context) -> None:
         super().__init__(parent)
-        self._lk = threading.Lock()
+        self._lk = _lock.new("context.lock")
         self._done: Chan[Any] = Chan()
         self._err: ErrType | None = None
         self._children: set[_CancelCtx] | None = set()

@@ -57,6 +57,7 @@ from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any
 
 from ._rt import idle as _idle
+from ._rt import lock as _lock
 from ._rt import tls as _tls
 from ._rt.corofn import is_coroutine_function
 from ._rt.g import WaitReason
@@ -98,7 +99,7 @@ class _RunState:
 
     def __init__(self, sched: Sched) -> None:
         self.sched = sched
-        self.lock = threading.Lock()
+        self.lock = _lock.new("future.runstate")
         self.closed = False
         self.waits: set[_Wait] = set()
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -135,7 +136,7 @@ class _RunState:
             return self.loop
 
 
-_statelock = threading.Lock()
+_statelock = _lock.plain("future.statelock")
 _cur: _RunState | None = None  # the state of the latest run(); replaced when a new run uses it
 
 
@@ -163,7 +164,7 @@ class _Wait:
     def __init__(self, st: _RunState, fut: Any, cc: Context | None) -> None:
         self.st = st
         self.fut = fut
-        self.lock = threading.Lock()
+        self.lock = _lock.new("future.wait")
         self.state = _REGISTERING
         self.why = 0
         self.gp: G | None = None

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from ._rt import lock as _lock
 from ._rt import tls as _tls
 from ._rt.tls import tls
 from ._rt.tracer import StatsTracer
@@ -74,7 +75,7 @@ class Recorder(StatsTracer):
         self.file: IO[str] | None = open(self.path, "w", encoding="utf-8")
         self.procs = procs
         self.local = _Local()
-        self.lock = threading.Lock()
+        self.lock = _lock.new("trace.lock")
         self.bufs: list[_Buf] = []
         self.t0 = self.clock()
         self.wall0 = time.time()
@@ -184,7 +185,7 @@ class Recorder(StatsTracer):
         return self.nevents
 
 
-_startlock = threading.Lock()
+_startlock = _lock.plain("trace.startlock")
 
 
 def _running() -> Sched:

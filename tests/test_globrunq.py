@@ -114,7 +114,7 @@ def test_lockcheck_asserts_sched_lock_held() -> None:
     """Under MN_DEBUG=lockcheck=1 every change must hold the lock the queue was made with."""
     _lock.configure(True)
     try:
-        lk = _lock.new(_lock.RANK_SCHED, "sched.lock")
+        lk = _lock.new("sched.lock")
         q = GlobRunq(lk)
         with pytest.raises(Throw, match="globrunqput"):
             q.put(mkg(1))

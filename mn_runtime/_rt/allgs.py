@@ -39,8 +39,8 @@ class GTable:
 
     def __init__(self) -> None:
         self.shards: list[dict[int, G]] = [{} for _ in range(NSHARD)]
-        self.locks = [_lock.new(_lock.RANK_LEAF, "allglock") for _ in range(NSHARD)]
-        self.idlock = _lock.new(_lock.RANK_LEAF, "goidlock")
+        self.locks = [_lock.new("allglock") for _ in range(NSHARD)]
+        self.idlock = _lock.new("goidlock")
         self.ncreated = 0
 
     def newid(self, p: P | None) -> int:

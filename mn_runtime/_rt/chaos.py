@@ -187,7 +187,7 @@ class Chaos:
     def __init__(self, seed: int, procs: int) -> None:
         self.seed = seed
         self.replay = procs == 1
-        self.lock = _lock.new(_lock.RANK_LEAF, "chaos.lock")
+        self.lock = _lock.new("chaos.lock")
         self.rng = random.Random(seed)
         self.sysmon_rng = random.Random(seed ^ 0x5EED_0001)
         self.poll_rng = random.Random(seed ^ 0x5EED_0002)

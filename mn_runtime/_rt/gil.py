@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
-import threading
 import warnings
+
+from . import lock as _lock
 
 __all__ = ["default_procs", "free_threaded_build", "gil_enabled", "warn_if_gil_reenabled"]
 
@@ -51,7 +52,7 @@ def default_procs() -> int:
 # _warned: run() warns about a re-enabled GIL once per process. Only run() reads and writes it,
 # and run() refuses to start a second runtime while one runs, but two threads may call run() at
 # the same moment (one of them then fails), so the test-and-set is under a lock.
-_warnlock = threading.Lock()
+_warnlock = _lock.plain("gil.warnlock")
 _warned = False
 
 

@@ -40,7 +40,7 @@ MAX_MS = 10_000
 # through futurewait_readied, which then runs checkdead itself. Callbacks run on any thread and
 # checkdead runs under sched.lock, so the count changes and is read under futurelock, taken after
 # sched.lock when both are held and never the other way round.
-futurelock = threading.Lock()
+futurelock = _lock.plain("idle.futurelock")
 nfuturewait = 0
 
 

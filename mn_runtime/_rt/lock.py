@@ -7,19 +7,15 @@ inversion, the seed of a deadlock), releases a lock it does not hold, or re-take
 Functions whose docstring says "X held" start with `if lock.lockcheck: lock.assert_held(X, ...)`:
 one global read when checking is off.
 
-Ranks, in the order a thread may take them (a lock may be taken while holding only locks of lower
-or equal rank; equal ranks are ordered by the code itself, as select's channels by address):
-
-  RANK_FIRE    timer heap `firelock`: from taking due timers off the heap until their Gs are queued
-  RANK_OBJECT  the locks of user-visible objects and their runtime state: Chan, select's G lock,
-               sync primitives, context, FD.mu, PollDesc.lock (their wake-ups take the ranks below)
-  RANK_SCHED   sched.lock: global queue, idle Ps and Ms, spinning count, stopping
-  RANK_P       p.lock: a P's ring, runnext and status (never two at once)
-  RANK_LEAF    taken last, nothing under them: g.lock, allglock, the timer heap's lock, the epoll
-               backend's lock, chaos's lock, sysmon's note lock, the tracer's locks
+`LOCKS` below is the one table of the runtime's locks and their ranks: `new(name)` takes its rank
+from there, tests/test_lockcheck.py checks that every lock the code makes is in it and that
+docs/design.md ("Locks") describes each. A thread may take a lock only while holding locks of lower
+or equal rank; equal ranks are ordered by the code itself (select takes its channels' locks by
+address), and the comment at each entry says which.
 
 Locks that are released by another thread than the one that took them (an M's park note,
-sysmon's note) are semaphores, not mutexes, and stay plain `threading.Lock`s.
+sysmon's note) are semaphores, not mutexes; they and the locks made at import time, before lock
+checking can be switched on, stay plain `threading.Lock`s and are listed in `PLAIN`.
 """
 
 from __future__ import annotations
@@ -34,6 +30,50 @@ RANK_OBJECT = 10
 RANK_SCHED = 20
 RANK_P = 30
 RANK_LEAF = 40
+
+# LOCKS: every runtime mutex by name, with its rank. Outermost first.
+LOCKS: dict[str, int] = {
+    # From taking due timers off the heap until their Gs are queued.
+    "timers.firelock": RANK_FIRE,
+    # User-visible objects and their runtime state; their wake-ups take the ranks below. Two of
+    # them are held at once only in select (channels by address) and by a Timer (its own lock,
+    # then its channel's).
+    "chan.lock": RANK_OBJECT,
+    "sync.lock": RANK_OBJECT,  # Mutex, RWMutex, WaitGroup, Once, Cond, Semaphore
+    "context.lock": RANK_OBJECT,
+    "group.lock": RANK_OBJECT,
+    "timer.lock": RANK_OBJECT,  # Timer, Ticker, after_func (mn_runtime.time)
+    "future.wait": RANK_OBJECT,  # held across goready, so before g.lock and sched.lock
+    "fd.mu": RANK_OBJECT,
+    "pd.lock": RANK_OBJECT,
+    # The scheduler: global queue, idle Ps and Ms, spinning count, stopping.
+    "sched.lock": RANK_SCHED,
+    # A P's ring, runnext and status; never two at once.
+    "p.lock": RANK_P,
+    # Leaves: nothing is taken under them.
+    "g.lock": RANK_LEAF,
+    "allglock": RANK_LEAF,
+    "goidlock": RANK_LEAF,
+    "timers.lock": RANK_LEAF,
+    "netpoll.backend.lock": RANK_LEAF,
+    "chaos.lock": RANK_LEAF,
+    "tracer.hlock": RANK_LEAF,
+    "trace.lock": RANK_LEAF,
+    "future.runstate": RANK_LEAF,
+    "sysmon.notelock": RANK_LEAF,
+}
+
+# PLAIN: the runtime's locks that stay threading.Locks, and why.
+PLAIN: dict[str, str] = {
+    "m.park": "a semaphore: the waker releases it (m.py)",
+    "sysmon.note": "a semaphore: the waker releases it (sysmon.py)",
+    "select.done": "a test-and-set flag taken without blocking and never released (select.py)",
+    "idle.futurelock": "made at import time; a leaf, taken after sched.lock",
+    "future.statelock": "made at import time; a leaf (the runtime-owned pool and loop)",
+    "trace.startlock": "made at import time; taken outside every runtime lock",
+    "runtime.runlock": "made at import time; taken by run() before any runtime lock exists",
+    "gil.warnlock": "made at import time; a leaf",
+}
 
 # lockcheck: make CheckedLocks and run the assert_held checks. Set by configure() when run()
 # starts, before the scheduler makes its locks; read racily (it changes only between runs).
@@ -125,10 +165,21 @@ class CheckedLock:
         return f"<CheckedLock {self.name} rank={self.rank} owner={self.owner or None}>"
 
 
-def new(rank: int, name: str) -> Any:
-    """new makes a runtime mutex of rank: a CheckedLock while checking, else a threading.Lock."""
+def new(name: str, label: str | None = None) -> Any:
+    """new makes the runtime mutex `name` of LOCKS: a CheckedLock of its rank while checking
+    (called `label` in its messages and lock_stats, e.g. "p3.lock"), else a threading.Lock."""
+    rank = LOCKS.get(name)
+    if rank is None:
+        raise Throw(f"lock.new: {name!r} is not in lock.LOCKS (add it, with its rank)")
     if lockcheck:
-        return CheckedLock(rank, name)
+        return CheckedLock(rank, label or name)
+    return threading.Lock()
+
+
+def plain(name: str) -> threading.Lock:
+    """plain makes the lock `name` of PLAIN: always a threading.Lock (see PLAIN for why)."""
+    if name not in PLAIN:
+        raise Throw(f"lock.plain: {name!r} is not in lock.PLAIN (add it, saying why it is plain)")
     return threading.Lock()
 
 

@@ -15,6 +15,8 @@ import random
 import threading
 from typing import TYPE_CHECKING
 
+from . import lock as _lock
+
 if TYPE_CHECKING:
     from .g import G
     from .p import P
@@ -42,7 +44,7 @@ class M:
     def __init__(self, mid: int, seed: int) -> None:
         self.id = mid
         self.thread: threading.Thread | None = None
-        self.park = threading.Lock()
+        self.park = _lock.plain("m.park")
         self.park.acquire()
         self.p: P | None = None
         self.nextp: P | None = None

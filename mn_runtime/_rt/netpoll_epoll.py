@@ -96,7 +96,7 @@ class EpollBackend:
         # (netpoll.py decides under sched.lock and stores its decision in Netpoller.armed).
         self.armed = False
         self.lastpoll = 0.0  # time.monotonic() of the last look at `ep` (under lock)
-        self.lock = _lock.new(_lock.RANK_LEAF, "netpoll.backend.lock")
+        self.lock = _lock.new("netpoll.backend.lock")
         self.fds: dict[int, Any] = {}
         self.break_pending = False
         self.closed = False

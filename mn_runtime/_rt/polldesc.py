@@ -114,7 +114,7 @@ class PollDesc:
     def __init__(self, fd: int, sched: Sched | None = None) -> None:
         self.fd = fd
         self.sched = sched
-        self.lock = _lock.new(_lock.RANK_OBJECT, "pd.lock")
+        self.lock = _lock.new("pd.lock")
         self.rg: Any = None
         self.wg: Any = None
         self.closing = False

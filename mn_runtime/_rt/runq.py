@@ -13,8 +13,8 @@ in for Go's lock-free ring. The contracts stay Go's:
   that is not RUNNING, or (Go's runqgrab) from a RUNNING one whose owner has kept the same G there
   for RUNNEXT_GRACE while running no other G: that owner is busy in one G's Python code (it
   computes without awaiting) and would leave the new G waiting behind it.
-- Lock order: sched.lock before p.lock; never take sched.lock while holding a p.lock, and never hold
-  two p.locks at once (a steal takes from the victim under its lock, then fills its own).
+- Locks: p.lock ranks below sched.lock (lock.py's table), and no thread holds two p.locks at once
+  (a steal takes from the victim under its lock, then fills its own).
 - Owner: a P's ring and runnext change only here, except for three measured hot-path inlines of
   the same steps, each under the same contract: goready's fill of an empty runnext (park.py), and
   execute's and find_runnable's take of runnext (sched.py, findrunnable.py).

@@ -60,7 +60,7 @@ Locks and what they stand in for
 - p.lock guards a P's ring, runnext and status (Go: atomics on runqhead/runqtail and pp.status).
 - g.lock guards a G's status and joiners (Go: atomic CAS on gp.atomicstatus), except the two
   moves only the G's owner makes (g.py).
-- Order: sched.lock before p.lock; g.lock is a leaf. Never two p.locks at once.
+- The order in which they may be taken, and every other lock, is the one table in lock.py (LOCKS).
 - The M park lock (m.py) is the memory barrier between the waker writing m.nextp and the M reading it.
 """
 
@@ -121,7 +121,7 @@ class Sched:
     def __init__(self, procs: int, *, runqcap: int = RUNQ_SIZE, seed: int = 0) -> None:
         self.procs = procs
         self.seed = seed
-        self.lock = _lock.new(_lock.RANK_SCHED, "sched.lock")
+        self.lock = _lock.new("sched.lock")
         self.runq = GlobRunq(self.lock)  # the global run queue (globrunq.py), under lock
         self.allp = [P(i, runqcap) for i in range(procs)]
         self.coprimes = _coprimes(procs)

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from . import lock as _lock
 from . import park as _park
 from .idle import checkdead, handoffp, injectglist, wakep
 from .p import PStatus
@@ -45,9 +46,9 @@ class Sysmon:
         self.sched = sched
         # note is held while no wake-up is pending; wake() releases it once (pending guards
         # against a second release), and the loop's timed acquire both waits and re-arms it.
-        self.note = threading.Lock()
+        self.note = _lock.plain("sysmon.note")
         self.note.acquire()
-        self.notelock = threading.Lock()
+        self.notelock = _lock.new("sysmon.notelock")
         self.pending = False
         self.delay = MIN_DELAY
         # deep: sleeping long because every P is idle; acquirep wakes it (Go's sysmonwait).

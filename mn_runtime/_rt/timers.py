@@ -206,7 +206,7 @@ class Timer:
 class TimerHeap:
     def __init__(self, sched: Sched) -> None:
         self.sched = sched
-        self.lock = _lock.new(_lock.RANK_LEAF, "timers.lock")
+        self.lock = _lock.new("timers.lock")
         self.heap: list[tuple[float, int, int, Timer]] = []
         self.npending = 0
         self.nstale = 0
@@ -223,7 +223,7 @@ class TimerHeap:
         # timers fired earlier: firing order is deadline order, and so is run order. The poller
         # waits for it; an M only tries it and skips its check if it is taken. It is the outermost
         # lock: its holder takes the heap's lock, pollDesc, channel, G and run-queue locks.
-        self.firelock = _lock.new(_lock.RANK_FIRE, "timers.firelock")
+        self.firelock = _lock.new("timers.firelock")
         # The clock deadlines are on (module docstring); set before any thread starts.
         self.clock: Clock = RealClock()
         self.virtual: VirtualClock | None = None

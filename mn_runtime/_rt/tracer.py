@@ -153,7 +153,7 @@ class StatsTracer(Tracer):
     def __init__(self) -> None:
         self.clock = time.perf_counter
         self.tls = _PerThread()
-        self.hlock = _lock.new(_lock.RANK_LEAF, "tracer.hlock")
+        self.hlock = _lock.new("tracer.hlock")
         self.hists: list[LatencyHistogram] = []
         self.mstart: dict[int, float] = {}
 

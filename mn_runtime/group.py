@@ -21,13 +21,13 @@ body's exception propagates (with the goroutines' exceptions as notes).
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
 from . import context as _context
 from . import runtime as _runtime
+from ._rt import lock as _lock
 from ._rt import tls as _tls
 from ._rt.tls import tls
 from .sync import Semaphore, WaitGroup
@@ -47,7 +47,7 @@ class Group:
         self.ctx, self._cancel = _context.with_cancel(parent if parent is not None else _context.background())
         self._sem = Semaphore(limit) if limit is not None else None
         self._wg = WaitGroup()
-        self._lk = threading.Lock()
+        self._lk = _lock.new("group.lock")
         self.errors: list[BaseException] = []
 
     def go(self, fn: Callable[..., Awaitable[Any]] | Coroutine[Any, Any, Any], *args: Any, **kwargs: Any) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-import threading
 import types
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn
@@ -121,7 +120,7 @@ def _gof(h: Goroutine) -> G:
     return h._g
 
 
-_runlock = threading.Lock()
+_runlock = _lock.plain("runtime.runlock")
 
 
 def _resolve_procs(procs: object) -> int:

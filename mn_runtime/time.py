@@ -32,13 +32,13 @@ if it had already fired or been stopped.
 from __future__ import annotations
 
 import os
-import threading
 import time as _time
 import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._rt import awaitcheck as _awaitcheck
+from ._rt import lock as _lock
 from ._rt import tls as _tls
 from ._rt.corofn import is_coroutine_function
 from ._rt.g import G, WaitReason
@@ -201,7 +201,7 @@ class _ChanTimer:
         self, what: str, seconds: float | None, period: float, fire: Callable[[Any], None] | None = None
     ) -> None:
         self._s = _sched_cur(what)
-        self._lk = threading.Lock()
+        self._lk = _lock.new("timer.lock")
         self.c: Chan[float] = Chan(1)
         self._stopped = False
         self._when: float | None = None

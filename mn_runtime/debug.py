@@ -183,7 +183,7 @@ def stats() -> Stats:
     goroutine count are read here.
     """
     s = _cur()
-    sc, ms = _sched_stats(s)
+    sc, ms = s.stats()
     ps = [p.stats() for p in s.allp]
     npl = s.netpoll.stats()
     tr = s.tracer
@@ -232,26 +232,6 @@ def stats() -> Stats:
             for m in ms
         ],
     )
-
-
-def _sched_stats(s: Sched) -> tuple[SchedStats, list[Any]]:
-    """_sched_stats: the scheduler's own snapshot and its Ms, read in one hold of sched.lock
-    (the idle counts and the global queue are guarded by it; the counters are written under it
-    or by one thread)."""
-    with s.lock:
-        ms = list(s.allm)
-        snap = SchedStats(
-            idle_procs=s.npidle,
-            threads=len(ms),
-            idle_threads=s.nmidle,
-            spinning_threads=s.nmspinning,
-            global_runq=len(s.runq),
-            handoffs=s.nhandoff,
-            stuck_handoffs=s.nstuckhandoff,
-            preempt_requests=s.npreempt,
-            spinning_starts=s.nspinstart,
-        )
-    return snap, ms
 
 
 def enable_metrics() -> None:

@@ -90,6 +90,7 @@ from .netpoll import Netpoller
 from .p import P
 from .park import goready
 from .runq import RUNQ_SIZE, runqget, runqput
+from .snapshot import SchedStats
 from .stack import createdat_text
 from .syscall import syscall
 from .sysmon import Sysmon
@@ -162,6 +163,25 @@ class Sched:
         self.timers = TimerHeap(self)
         self.netpoll = Netpoller(self)
         self.sysmon = Sysmon(self)
+
+    def stats(self) -> tuple[SchedStats, list[M]]:
+        """stats: the scheduler's own snapshot, and its Ms, read in one hold of self.lock (the
+        idle counts and the global queue are guarded by it; the counters are written under it or
+        by one thread). mn.stats() composes it with the Ps', the poller's and the Ms' own."""
+        with self.lock:
+            ms = list(self.allm)
+            snap = SchedStats(
+                idle_procs=self.npidle,
+                threads=len(ms),
+                idle_threads=self.nmidle,
+                spinning_threads=self.nmspinning,
+                global_runq=len(self.runq),
+                handoffs=self.nhandoff,
+                stuck_handoffs=self.nstuckhandoff,
+                preempt_requests=self.npreempt,
+                spinning_starts=self.nspinstart,
+            )
+        return snap, ms
 
     # --- G creation and exit ---
 

@@ -1,11 +1,17 @@
 """sync: Go's sync package (WaitGroup, Mutex, RWMutex, Once, Cond) and a weighted FIFO Semaphore
 (golang.org/x/sync/semaphore), all parking Gs through the runtime's gopark/goready.
 
-Each primitive keeps its state and its wait queue under one private `threading.Lock` (`_lk`), held
-only for a few lines and never across a park: a waiter enqueues its sudog under `_lk` and parks
-with goparkunlock, which releases `_lk` once the G is parked, so whoever wakes it takes `_lk`
-first and finds the G already WAITING. A waker decides everything under `_lk` (often handing
-ownership straight to the waiter, which then needs no retry) and calls goready after releasing it.
+Each primitive keeps its state under one private runtime lock (`_lk`, "sync.lock" in lock.LOCKS),
+held only for a few lines and never across a park, and its waiters in a parking lot guarded by that
+lock (`_rt/sema.py`): a waiter queues itself on the lot under `_lk` and parks with goparkunlock,
+which releases `_lk` once the G is parked, so whoever wakes it takes `_lk` first and finds the G
+already WAITING. A waker decides everything under `_lk` (often handing ownership straight to the
+waiter, which then needs no retry: an unpark with handoff), takes the waiters off the lot, and
+readies them after releasing `_lk`. An uncontended operation never touches the lot beyond reading
+whether it is empty.
+
+Every primitive reports its statistics: `stats()` returns a frozen snapshot (its state, the
+waiters now, and the lot's counters of parks, unparks and hand-offs), taken under `_lk`.
 
 Every operation that completes without parking checks g.preempt (cooperative preemption).
 """
@@ -13,18 +19,35 @@ Every operation that completes without parking checks g.preempt (cooperative pre
 from __future__ import annotations
 
 import inspect
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._rt import lock as _lock
 from ._rt.g import G, WaitReason
 from ._rt.park import gopark, goparkunlock, goready, gosched, preempt_requested
+from ._rt.sema import ParkingLot, readyall
 from ._rt.tls import tls
-from ._rt.waitq import Sudog, WaitQ
 
-__all__ = ["Cond", "Mutex", "Once", "RWMutex", "Semaphore", "WaitGroup"]
+if TYPE_CHECKING:
+    from ._rt.waitq import Sudog
+
+__all__ = [
+    "Cond",
+    "CondStats",
+    "Mutex",
+    "MutexStats",
+    "Once",
+    "OnceStats",
+    "RWMutex",
+    "RWMutexStats",
+    "Semaphore",
+    "SemaphoreStats",
+    "WaitGroup",
+    "WaitGroupStats",
+]
 
 # A waiter that has waited longer than this puts a Mutex into starvation mode (Go's
 # starvationThresholdNs).
@@ -39,35 +62,97 @@ def _curg(what: str) -> G:
     return gp
 
 
-def _readyall(sgs: list[Sudog]) -> None:
-    for sg in sgs:
-        goready(sg.g)
+_newlock = _lock.new
+
+
+@dataclass(frozen=True, slots=True)
+class WaitGroupStats:
+    """A WaitGroup's state and waits at one moment (WaitGroup.stats())."""
+
+    count: int  # the counter
+    waiters: int  # Gs parked in wait() now
+    parks: int  # waits that parked, ever
+    unparks: int  # waiters woken by the counter reaching zero, ever
+
+
+@dataclass(frozen=True, slots=True)
+class MutexStats:
+    """A Mutex's state and waits at one moment (Mutex.stats())."""
+
+    locked: bool
+    starving: bool  # in starvation mode: unlock hands the mutex to the head waiter
+    waiters: int  # Gs parked in lock() now
+    parks: int  # parks in lock(), ever; a woken waiter that lost to a newcomer parks again
+    unparks: int  # waiters woken by unlock, ever
+    handoffs: int  # of those, the ones handed the mutex itself (starvation mode)
+
+
+@dataclass(frozen=True, slots=True)
+class RWMutexStats:
+    """An RWMutex's state and waits at one moment (RWMutex.stats())."""
+
+    readers: int  # readers holding the lock
+    writer: bool  # a writer holds the lock
+    readers_waiting: int
+    writers_waiting: int
+    parks: int  # readers' and writers' parks, ever
+    unparks: int  # readers and writers handed the lock by an unlock, ever
+
+
+@dataclass(frozen=True, slots=True)
+class OnceStats:
+    """A Once's state and waits at one moment (Once.stats())."""
+
+    done: bool
+    waiters: int  # Gs parked in do() while the function runs
+    parks: int
+    unparks: int
+
+
+@dataclass(frozen=True, slots=True)
+class CondStats:
+    """A Cond's waits at one moment (Cond.stats())."""
+
+    waiters: int  # Gs parked in wait() now
+    parks: int  # waits, ever
+    unparks: int  # waiters woken by signal or broadcast, ever
+
+
+@dataclass(frozen=True, slots=True)
+class SemaphoreStats:
+    """A Semaphore's state and waits at one moment (Semaphore.stats())."""
+
+    size: int
+    held: int  # units acquired and not yet released
+    waiters: int  # Gs parked in acquire() now
+    parks: int  # acquires that parked, ever
+    unparks: int  # waiters admitted by a release (each handed its units), ever
 
 
 class WaitGroup:
     """WaitGroup waits for a collection of goroutines to finish (Go's sync.WaitGroup)."""
 
-    __slots__ = ("_lk", "_n", "_waiters")
+    __slots__ = ("_lk", "_lot", "_n")
 
     def __init__(self) -> None:
-        self._lk = threading.Lock()
+        self._lk = _newlock("sync.lock", "sync.WaitGroup")
         self._n = 0
-        self._waiters = WaitQ()
+        self._lot = ParkingLot(self._lk)
 
     def add(self, delta: int = 1) -> None:
         """add delta to the counter; at zero every waiter wakes. A negative counter raises ValueError."""
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise TypeError(f"WaitGroup.add() needs an int, got {type(delta).__name__}")
-        woken: list[Sudog] = []
+        woken = None
         with self._lk:
             n = self._n + delta
             if n < 0:
                 raise ValueError(f"sync: negative WaitGroup counter ({self._n} {delta:+d})")
             self._n = n
-            if n == 0:
-                while (sg := self._waiters.dequeue()) is not None:
-                    woken.append(sg)
-        _readyall(woken)
+            if n == 0 and self._lot.first is not None:
+                woken = self._lot.unpark_all()
+        if woken:
+            readyall(woken)
 
     def done(self) -> None:
         """done decrements the counter by one."""
@@ -76,6 +161,12 @@ class WaitGroup:
     @property
     def count(self) -> int:
         return self._n
+
+    def stats(self) -> WaitGroupStats:
+        """stats: the counter and the lot's counters, one consistent snapshot."""
+        with self._lk:
+            ls = self._lot.stats()
+            return WaitGroupStats(self._n, ls.waiters, ls.parks, ls.unparks)
 
     async def wait(self) -> None:
         """wait parks until the counter is zero."""
@@ -91,8 +182,7 @@ class WaitGroup:
         except RuntimeError:
             lk.release()
             raise
-        self._waiters.enqueue(Sudog(gp))
-        await goparkunlock(lk, WaitReason.SYNC_WAITGROUP_WAIT)
+        await self._lot.parkunlock(gp, WaitReason.SYNC_WAITGROUP_WAIT)
 
 
 class Mutex:
@@ -103,17 +193,18 @@ class Mutex:
     waiter has waited over 1 ms the mutex enters starvation mode: unlock hands ownership straight
     to the head waiter and new arrivals queue at the tail. The mode ends when the waiter that gets
     the mutex is the last one or waited under 1 ms. Invariant (under _lk): in starvation mode with
-    waiters, `locked` never becomes False (it is handed over instead).
+    waiters, `locked` never becomes False (it is handed over instead). Neither lock nor unlock
+    touches the parking lot while nobody waits (unlock reads only whether it is empty).
     """
 
-    __slots__ = ("_lk", "_locked", "_starving", "_waiters", "_woken")
+    __slots__ = ("_lk", "_locked", "_lot", "_starving", "_woken")
 
     def __init__(self) -> None:
-        self._lk = threading.Lock()
+        self._lk = _newlock("sync.lock", "sync.Mutex")
         self._locked = False
         self._starving = False
         self._woken = False  # a waiter has been woken in normal mode and not yet retried
-        self._waiters = WaitQ()
+        self._lot = ParkingLot(self._lk)
 
     def locked(self) -> bool:
         return self._locked
@@ -141,16 +232,16 @@ class Mutex:
         except RuntimeError:
             lk.release()
             raise
-        sg = Sudog(gp)
+        lot = self._lot
+        sg = lot.park(gp)
         sg.waitstart = time.monotonic()
-        self._waiters.enqueue(sg)
         while True:
             await goparkunlock(lk, WaitReason.SYNC_MUTEX_LOCK)
             lk.acquire()
             now = time.monotonic()
             if sg.success:
                 # Starvation hand-off: the mutex is already ours.
-                if not self._waiters or now - sg.waitstart < STARVATION_THRESHOLD:
+                if lot.first is None or now - sg.waitstart < STARVATION_THRESHOLD:
                     self._starving = False
                 lk.release()
                 return
@@ -161,21 +252,34 @@ class Mutex:
                 return
             if now - sg.waitstart > STARVATION_THRESHOLD:
                 self._starving = True
-            self._waiters.push_front(sg)
+            lot.repark(sg, lifo=True)  # lost to a newcomer: first in line again (Go's lifo)
 
     def unlock(self) -> None:
         """unlock releases the mutex; unlocking an unlocked mutex raises RuntimeError."""
-        with self._lk:
+        lk = self._lk
+        lk.acquire()
+        if self._lot.first is None and self._locked and not self._starving:
+            # Nobody waits: _unlock_locked's normal-mode path with nothing to wake, inlined.
+            self._locked = False
+            lk.release()
+            return
+        try:
             sg = self._unlock_locked()
+        finally:
+            lk.release()
         if sg is not None:
             goready(sg.g)
 
     def _unlock_locked(self) -> Sudog | None:
-        """_unlock_locked (with _lk held) releases or hands over the mutex; returns whom to ready."""
+        """_unlock_locked (_lk held) releases or hands over the mutex; returns the sudog whose G
+        the caller must ready after releasing _lk, or None."""
+        if _lock.lockcheck:
+            _lock.assert_held(self._lk, "Mutex._unlock_locked")
         if not self._locked:
             raise RuntimeError("sync: unlock of unlocked mutex")
+        lot = self._lot
         if self._starving:
-            sg = self._waiters.dequeue()
+            sg = lot.unpark_one(handoff=True)
             if sg is not None:
                 sg.success = True  # ownership passes directly; _locked stays True
                 return sg
@@ -183,11 +287,17 @@ class Mutex:
         self._locked = False
         if self._woken:
             return None
-        sg = self._waiters.dequeue()
+        sg = lot.unpark_one()
         if sg is not None:
             sg.success = False
             self._woken = True
         return sg
+
+    def stats(self) -> MutexStats:
+        """stats: the mutex's state and the lot's counters, one consistent snapshot."""
+        with self._lk:
+            ls = self._lot.stats()
+            return MutexStats(self._locked, self._starving, ls.waiters, ls.parks, ls.unparks, ls.handoffs)
 
     async def __aenter__(self) -> Mutex:
         await self.lock()
@@ -207,19 +317,19 @@ class RWMutex:
     readers either. Ownership is handed over under _lk: a woken G never retries.
     """
 
-    __slots__ = ("_lk", "_readers", "_rwait", "_writer", "_wwait")
+    __slots__ = ("_lk", "_readers", "_rlot", "_wlot", "_writer")
 
     def __init__(self) -> None:
-        self._lk = threading.Lock()
+        self._lk = _newlock("sync.lock", "sync.RWMutex")
         self._readers = 0  # readers holding the lock
         self._writer = False  # a writer holds the lock
-        self._rwait = WaitQ()
-        self._wwait = WaitQ()
+        self._rlot = ParkingLot(self._lk)  # readers waiting for a writer to leave
+        self._wlot = ParkingLot(self._lk)  # writers waiting for the lock
 
     async def rlock(self) -> None:
         lk = self._lk
         lk.acquire()
-        if not self._writer and not self._wwait:
+        if not self._writer and self._wlot.first is None:
             self._readers += 1
             lk.release()
             if preempt_requested():
@@ -230,8 +340,7 @@ class RWMutex:
         except RuntimeError:
             lk.release()
             raise
-        self._rwait.enqueue(Sudog(gp))
-        await goparkunlock(lk, WaitReason.SYNC_RWMUTEX_RLOCK)
+        await self._rlot.parkunlock(gp, WaitReason.SYNC_RWMUTEX_RLOCK)
 
     def runlock(self) -> None:
         sg = None
@@ -239,17 +348,16 @@ class RWMutex:
             if self._readers <= 0:
                 raise RuntimeError("sync: RUnlock of unlocked RWMutex")
             self._readers -= 1
-            if self._readers == 0:
-                sg = self._wwait.dequeue()
-                if sg is not None:
-                    self._writer = True
+            if self._readers == 0 and self._wlot.first is not None:
+                sg = self._wlot.unpark_one(handoff=True)
+                self._writer = True
         if sg is not None:
             goready(sg.g)
 
     async def lock(self) -> None:
         lk = self._lk
         lk.acquire()
-        if not self._writer and self._readers == 0 and not self._wwait:
+        if not self._writer and self._readers == 0 and self._wlot.first is None:
             self._writer = True
             lk.release()
             if preempt_requested():
@@ -260,24 +368,30 @@ class RWMutex:
         except RuntimeError:
             lk.release()
             raise
-        self._wwait.enqueue(Sudog(gp))
-        await goparkunlock(lk, WaitReason.SYNC_RWMUTEX_LOCK)
+        await self._wlot.parkunlock(gp, WaitReason.SYNC_RWMUTEX_LOCK)
 
     def unlock(self) -> None:
-        woken: list[Sudog] = []
+        woken = None
         with self._lk:
             if not self._writer:
                 raise RuntimeError("sync: Unlock of unlocked RWMutex")
             self._writer = False
-            while (sg := self._rwait.dequeue()) is not None:
-                self._readers += 1
-                woken.append(sg)
-            if not woken:
-                sg = self._wwait.dequeue()
-                if sg is not None:
-                    self._writer = True
-                    woken.append(sg)
-        _readyall(woken)
+            if self._rlot.first is not None:
+                woken = self._rlot.unpark_all(handoff=True)
+                self._readers += len(woken)
+            elif self._wlot.first is not None:
+                woken = self._wlot.unpark(1, handoff=True)
+                self._writer = True
+        if woken:
+            readyall(woken)
+
+    def stats(self) -> RWMutexStats:
+        """stats: who holds the lock, who waits, and both lots' counters, one snapshot."""
+        with self._lk:
+            r, w = self._rlot.stats(), self._wlot.stats()
+            return RWMutexStats(
+                self._readers, self._writer, r.waiters, w.waiters, r.parks + w.parks, r.unparks + w.unparks
+            )
 
     def reader(self) -> _RLocker:
         """reader is an async context manager taking the read lock (`async with rw.reader():`)."""
@@ -313,13 +427,13 @@ class Once:
     """Once runs a function exactly once (Go's sync.Once); callers that arrive while it runs wait
     for it to finish. As in Go, a function that raises still counts as done."""
 
-    __slots__ = ("_done", "_lk", "_running", "_waiters")
+    __slots__ = ("_done", "_lk", "_lot", "_running")
 
     def __init__(self) -> None:
-        self._lk = threading.Lock()
+        self._lk = _newlock("sync.lock", "sync.Once")
         self._done = False
         self._running = False
-        self._waiters = WaitQ()
+        self._lot = ParkingLot(self._lk)
 
     async def do(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """do calls fn(*args, **kwargs) (awaiting it if it is async) if no call of do has; else
@@ -339,8 +453,7 @@ class Once:
             except RuntimeError:
                 lk.release()
                 raise
-            self._waiters.enqueue(Sudog(gp))
-            await goparkunlock(lk, WaitReason.SYNC_ONCE)
+            await self._lot.parkunlock(gp, WaitReason.SYNC_ONCE)
             return
         self._running = True
         lk.release()
@@ -349,17 +462,21 @@ class Once:
             if inspect.isawaitable(r):
                 await r
         finally:
-            woken: list[Sudog] = []
             with lk:
                 self._done = True
                 self._running = False
-                while (sg := self._waiters.dequeue()) is not None:
-                    woken.append(sg)
-            _readyall(woken)
+                woken = self._lot.unpark_all()
+            readyall(woken)
 
     @property
     def done(self) -> bool:
         return self._done
+
+    def stats(self) -> OnceStats:
+        """stats: whether it is done, and the lot's counters, one consistent snapshot."""
+        with self._lk:
+            ls = self._lot.stats()
+            return OnceStats(self._done, ls.waiters, ls.parks, ls.unparks)
 
 
 class Cond:
@@ -370,14 +487,14 @@ class Cond:
     mutex before returning.
     """
 
-    __slots__ = ("_lk", "_waiters", "mutex")
+    __slots__ = ("_lk", "_lot", "mutex")
 
     def __init__(self, mutex: Mutex) -> None:
         if not isinstance(mutex, Mutex):
             raise TypeError(f"Cond() needs an mn.Mutex, got {type(mutex).__name__}")
         self.mutex = mutex
-        self._lk = threading.Lock()
-        self._waiters = WaitQ()
+        self._lk = _newlock("sync.lock", "sync.Cond")
+        self._lot = ParkingLot(self._lk)
 
     async def wait(self) -> None:
         gp = _curg("Cond.wait()")
@@ -385,28 +502,32 @@ class Cond:
         if not mu._locked:
             raise RuntimeError("sync: Cond.wait() with its mutex unlocked")
         self._lk.acquire()
-        self._waiters.enqueue(Sudog(gp))
+        self._lot.park(gp)
         await gopark(_condcommit, self, WaitReason.SYNC_COND_WAIT)
         await mu.lock()
 
     def signal(self) -> None:
         """signal wakes one waiting G, if any."""
         with self._lk:
-            sg = self._waiters.dequeue()
+            sg = self._lot.unpark_one()
         if sg is not None:
             goready(sg.g)
 
     def broadcast(self) -> None:
         """broadcast wakes every waiting G."""
-        woken: list[Sudog] = []
         with self._lk:
-            while (sg := self._waiters.dequeue()) is not None:
-                woken.append(sg)
-        _readyall(woken)
+            woken = self._lot.unpark_all()
+        readyall(woken)
+
+    def stats(self) -> CondStats:
+        """stats: the lot's counters, one consistent snapshot."""
+        with self._lk:
+            ls = self._lot.stats()
+            return CondStats(ls.waiters, ls.parks, ls.unparks)
 
 
 def _condcommit(gp: G, c: Cond) -> bool:
-    """_condcommit: gp is WAITING and queued on c; release c's lock, then the mutex."""
+    """_condcommit (c._lk held): gp is WAITING and queued on c; release c._lk, then the mutex."""
     c._lk.release()
     mu = c.mutex
     with mu._lk:
@@ -423,7 +544,7 @@ class Semaphore:
     large requests are not starved.
     """
 
-    __slots__ = ("_cur", "_lk", "_size", "_waiters")
+    __slots__ = ("_cur", "_lk", "_lot", "_size")
 
     def __init__(self, n: int) -> None:
         if isinstance(n, bool) or not isinstance(n, int):
@@ -432,8 +553,8 @@ class Semaphore:
             raise ValueError(f"Semaphore size must be >= 1, got {n}")
         self._size = n
         self._cur = 0
-        self._lk = threading.Lock()
-        self._waiters = WaitQ()
+        self._lk = _newlock("sync.lock", "sync.Semaphore")
+        self._lot = ParkingLot(self._lk)  # sudog.ticket: the units each waiter asked for
 
     def _check(self, w: int) -> None:
         if isinstance(w, bool) or not isinstance(w, int):
@@ -444,7 +565,7 @@ class Semaphore:
     def try_acquire(self, w: int = 1) -> bool:
         self._check(w)
         with self._lk:
-            if self._size - self._cur >= w and not self._waiters:
+            if self._size - self._cur >= w and self._lot.first is None:
                 self._cur += w
                 return True
             return False
@@ -456,7 +577,7 @@ class Semaphore:
             raise ValueError(f"Semaphore: acquire of {w} exceeds the size {self._size}")
         lk = self._lk
         lk.acquire()
-        if self._size - self._cur >= w and not self._waiters:
+        if self._size - self._cur >= w and self._lot.first is None:
             self._cur += w
             lk.release()
             if preempt_requested():
@@ -467,24 +588,35 @@ class Semaphore:
         except RuntimeError:
             lk.release()
             raise
-        sg = Sudog(gp)
-        sg.ticket = w
-        self._waiters.enqueue(sg)
+        self._lot.park(gp).ticket = w
         await goparkunlock(lk, WaitReason.SEMACQUIRE)
+        # release admitted us: the w units were counted as ours before the goready.
 
     def release(self, w: int = 1) -> None:
         """release w units and admit waiters from the head while they fit."""
         self._check(w)
-        woken: list[Sudog] = []
+        woken = None
         with self._lk:
             if w > self._cur:
                 raise ValueError(f"Semaphore: released {w} but only {self._cur} held")
             self._cur -= w
-            while (sg := self._waiters.peek()) is not None and self._size - self._cur >= sg.ticket:
-                self._waiters.remove(sg)
-                self._cur += sg.ticket
-                woken.append(sg)
-        _readyall(woken)
+            lot = self._lot
+            if lot.first is not None:
+                woken = []
+                # FIFO admission: stop at the first waiter that does not fit, even if a later,
+                # smaller one would (so a large request is never starved by small ones).
+                while (sg := lot.peek()) is not None and self._size - self._cur >= sg.ticket:
+                    lot.unpark_one(handoff=True)
+                    self._cur += sg.ticket
+                    woken.append(sg)
+        if woken:
+            readyall(woken)
+
+    def stats(self) -> SemaphoreStats:
+        """stats: the units held and the lot's counters, one consistent snapshot."""
+        with self._lk:
+            ls = self._lot.stats()
+            return SemaphoreStats(self._size, self._cur, ls.waiters, ls.parks, ls.unparks)
 
     async def __aenter__(self) -> Semaphore:
         await self.acquire()

@@ -224,12 +224,12 @@ def test_rwmutex_writer_preference() -> None:
             rw.runlock()
 
         gw = mn.go(writer)
-        while not rw._wwait:  # until the writer waits for our read lock
+        while rw.stats().writers_waiting == 0:  # until the writer waits for our read lock
             await mn.sleep(0.0005)
         grs = []
         for k in range(3):
             grs.append(mn.go(reader, k))
-            while len(rw._rwait) <= k:  # new readers queue behind the writer
+            while rw.stats().readers_waiting <= k:  # new readers queue behind the writer
                 await mn.sleep(0.0005)
         assert order == []
         rw.runlock()
@@ -347,7 +347,7 @@ def test_semaphore_weighted_fifo(procs: int, switchinterval: float) -> None:
 
         for k in range(len(weights)):
             mn.go(user, k)
-            while len(sem._waiters) <= k:  # queue them in this order, whatever the load
+            while sem.stats().waiters <= k:  # queue them in this order, whatever the load
                 await mn.sleep(0.0005)
         assert not sem.try_acquire(1)
 

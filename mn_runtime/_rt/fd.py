@@ -20,7 +20,9 @@ All of that is one integer, `state`, as Go's fdMutex keeps it in one word: the r
 bits (equal to MODE_READ and MODE_WRITE, so `state & mode` is "mode's lock is held"), the closing
 bit, a bit per direction saying that Gs queue for its lock, and the reference count above them.
 Go changes the word with CAS loops; here every change is made under `mu`, a leaf lock, which also
-guards `closed` and the two queues. An operation that finds its lock free and the FD open takes
+guards `closed` and the two lock queues: parking lots (sema.py) guarded by `mu`, made the first time
+a G has to queue for that direction's lock, with the invariant (under mu) that mode's wait bit is
+set exactly while waiters[mode] holds a G. An operation that finds its lock free and the FD open takes
 it with one read and one write of `state` under one hold of `mu`, and gives it back the same way.
 """
 
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,7 @@ from .polldesc import (
     pollopen,
     setdeadline,
 )
+from .sema import ParkingLot
 
 __all__ = ["FD", "MODE_READ", "MODE_WRITE", "ClosedError", "DeadlineExceeded"]
 
@@ -78,8 +80,10 @@ class FD:
         self.state = 0
         # closed: the fd itself was closed (after closing and the last reference).
         self.closed = False
-        # waiters[mode]: Gs queued for the read (1) or write (2) lock; index 0 is unused.
-        self.waiters: list[deque[G]] = [deque(), deque(), deque()]
+        # waiters[mode]: the parking lot of the Gs queued for the read (1) or write (2) lock,
+        # guarded by mu; None until a G first queues there (most fds never see two Gs contend
+        # for one direction). Index 0 is unused.
+        self.waiters: list[ParkingLot | None] = [None, None, None]
         # drained: the last stream read (io with stream) got fewer bytes than it asked for, so
         # the socket was empty then; owned by the holder of the read lock.
         self.drained = False
@@ -129,12 +133,17 @@ class FD:
         return True
 
     def _lockcommit(self, gp: G, mode: int) -> bool:
+        """_lockcommit is lock's park commit: gp is WAITING; queue it for mode's lock under mu,
+        or take the lock for it and resume it at once if the lock was freed meanwhile."""
         with self.mu:
             s = self.state
             if not s & mode:
                 self.state = s | mode
                 return False
-            self.waiters[mode].append(gp)
+            lot = self.waiters[mode]
+            if lot is None:
+                lot = self.waiters[mode] = ParkingLot(self.mu)
+            lot.park(gp)
             self.state = s | (mode << 3)
             return True
 
@@ -154,9 +163,12 @@ class FD:
                 what = "read" if mode == MODE_READ else "write"
                 raise Throw(f"fd.unlock: fd {self.fd} unlocks a {what} lock it does not hold")
             if s & (mode << 3):
-                q = self.waiters[mode]
-                nxt = q.popleft()  # ownership passes directly: the lock bit stays set
-                if not q:
+                lot = self.waiters[mode]
+                sg = lot.unpark_one(handoff=True) if lot is not None else None
+                if sg is None:
+                    raise Throw(f"fd.unlock: fd {self.fd} has its wait bit set for mode {mode} and no waiter")
+                nxt = sg.g  # ownership passes directly: the lock bit stays set
+                if lot.first is None:
                     s &= ~(mode << 3)
             else:
                 s -= mode

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -199,19 +199,36 @@ class G:
             lock.release()
             if done:
                 return result
-            # The wait is on the G's parking lot (sema.py, on the park floor above this one, since
-            # a lot readies its Gs through park.py): imported here, on the path that parks anyway,
-            # so joining a finished G costs nothing more. joincommit queues this G on the lot
-            # under self.lock once it is WAITING, or resumes it if this G exited meanwhile.
-            from .sema import joincommit
-
-            await park_trap(joincommit, self, _JOIN)
+            # The wait is on this G's parking lot: sema.joincommit queues the joiner there under
+            # self.lock once it is WAITING, or resumes it if this G exited meanwhile.
+            commit = _joincommit
+            if commit is None:
+                commit = _loadjoincommit()
+            await park_trap(commit, self, _JOIN)
 
     def __repr__(self) -> str:
         return f"<Goroutine {self.id} {self.name} {self.status.name.lower()}>"
 
 
 _JOIN = WaitReason.JOIN
+
+# _joincommit is sema.joincommit, G.join's park commit, found by the first join that has to wait.
+_joincommit: Callable[[G, G], bool] | None = None
+
+
+def _loadjoincommit() -> Callable[[G, G], bool]:
+    """_loadjoincommit finds sema.joincommit and keeps it in _joincommit (two threads doing so at
+    once store the same function)."""
+    global _joincommit
+    # sema stands on the park floor, above this one (a lot readies its Gs through park.py), so g
+    # cannot import it at the top; an import statement costs more than the rest of a join's park,
+    # so it runs once, not per join.
+    from .sema import joincommit
+
+    _joincommit = joincommit
+    return joincommit
+
+
 # ZERO_REASON: a running or runnable G's wait reason, as a module constant (one global load).
 ZERO_REASON = WaitReason.ZERO
 

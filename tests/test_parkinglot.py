@@ -377,7 +377,7 @@ def test_mutex_starvation_handoff_is_counted() -> None:
     mn.run(main, procs=1)
 
 
-def test_mutex_counter_conserved_under_contention(procs: int) -> None:
+def test_mutex_counter_conserved_under_contention(procs: int, switchinterval: float) -> None:
     """Many Gs on several Ms increment a counter under the Mutex, parking on it; repeated, since a
     lost wake-up or a double hand-off would show only now and then. The count is exact, and the
     lot's counters balance."""
@@ -408,7 +408,7 @@ def test_mutex_counter_conserved_under_contention(procs: int) -> None:
         assert not st.locked and st.waiters == 0 and st.parks == st.unparks > 0
 
 
-def test_semaphore_stats_and_conservation(procs: int) -> None:
+def test_semaphore_stats_and_conservation(procs: int, switchinterval: float) -> None:
     async def main() -> mn.sync.SemaphoreStats:
         sem = mn.Semaphore(5)
         mu = threading.Lock()  # the test's own state, shared by Gs on several Ms
@@ -507,7 +507,7 @@ def test_waitgroup_cond_once_rwmutex_stats(procs: int) -> None:
     mn.run(main, procs=procs)
 
 
-def test_join_parks_on_the_targets_lot(procs: int) -> None:
+def test_join_parks_on_the_targets_lot(procs: int, switchinterval: float) -> None:
     """Joiners of a running G park on its join lot (made by the first joiner that waits); its exit
     readies all of them with its result and leaves EXITED. A G nobody waits for gets no lot, and
     joining a finished G does not make one."""
@@ -637,3 +637,41 @@ def test_fd_close_wakes_queued_lockers(procs: int) -> None:
         rd.close()
 
     mn.run(main, procs=procs)
+
+
+@pytest.mark.mn(procs=[1, 2, 4], chaos_seeds=6)
+async def test_blockers_under_chaos() -> None:
+    """The blockers on the lot under seeded chaos (random delays of readies, preemption, steals;
+    docs/stress.md): a Mutex-guarded count, Semaphore holders bounded by its size, a WaitGroup and
+    joins, all exact, and every lot's counters balanced. A failure names its replayable seed."""
+    mu = mn.Mutex()
+    sem = mn.Semaphore(2)
+    wg = mn.WaitGroup()
+    state = {"n": 0, "holders": 0, "peak": 0}
+    guard = threading.Lock()  # the semaphore holders' count: Gs on several Ms change it
+
+    async def worker(k: int) -> int:
+        for _ in range(15):
+            async with mu:
+                v = state["n"]
+                await mn.gosched()
+                state["n"] = v + 1
+            async with sem:
+                with guard:
+                    state["holders"] += 1
+                    state["peak"] = max(state["peak"], state["holders"])
+                await mn.gosched()
+                with guard:
+                    state["holders"] -= 1
+        wg.done()
+        return k
+
+    wg.add(6)
+    gs = [mn.go(worker, k) for k in range(6)]
+    await wg.wait()
+    assert [await g.join() for g in gs] == list(range(6))
+    assert state["n"] == 90 and state["holders"] == 0 and 1 <= state["peak"] <= 2
+    m, s, w = mu.stats(), sem.stats(), wg.stats()
+    assert not m.locked and m.waiters == 0 and m.parks == m.unparks
+    assert s.held == 0 and s.waiters == 0 and s.parks == s.unparks
+    assert w.count == 0 and w.waiters == 0 and w.parks == w.unparks

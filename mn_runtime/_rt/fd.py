@@ -38,7 +38,7 @@ from ..errors import IOTimeout as DeadlineExceeded
 from . import lock as _lock
 from . import park as _park
 from .g import G, WaitReason
-from .netpoll_epoll import MODE_READ, MODE_WRITE
+from .netpoll import MODE_READ, MODE_WRITE
 from .park import gopark, goready, gosched, preempt_requested
 from .polldesc import (
     POLL_ERR_CLOSING,
@@ -76,7 +76,7 @@ class FD:
     def __init__(self, fd: int, sock: socket.socket | None = None) -> None:
         self.fd = fd
         self.sock = sock
-        self.mu = _lock.new(_lock.RANK_OBJECT, "fd.mu")
+        self.mu = _lock.new("fd.mu")
         self.state = 0
         # closed: the fd itself was closed (after closing and the last reference).
         self.closed = False
@@ -297,7 +297,7 @@ class FD:
             while True:
                 if parked:
                     # FD.wait, written out on purpose: one coroutine less per park on every
-                    # stream's path, 2.4% of an echo round trip's instructions (benchmarks.md).
+                    # stream's path (its cost in instructions: docs/benchmarks.md, Networking).
                     while not await netpollblock(pd, mode):
                         err = netpollcheckerr(pd, mode)
                         if err:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import Throw
 from . import lock as _lock
-from .lock import RANK_LEAF, CheckedLock
+from .lock import CheckedLock
 from .traps import park_trap
 
 _newlock = threading.Lock
@@ -145,7 +145,7 @@ class G:
         self.ctx = ctx
         self.status = RUNNABLE  # see IDLE above: unpublished until newproc queues it
         # A plain lock unless lock checking is on: one global read, not a call, per G.
-        self.lock = CheckedLock(RANK_LEAF, "g.lock") if _lock.lockcheck else _newlock()
+        self.lock = CheckedLock(_lock.LOCKS["g.lock"], "g.lock") if _lock.lockcheck else _newlock()
         self.waitreason = ZERO_REASON
         self.waitsince = 0.0
         self.m: M | None = None

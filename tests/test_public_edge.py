@@ -50,17 +50,18 @@ def test_goroutine_is_a_small_handle(procs: int) -> None:
         mn.Goroutine()
 
 
-def test_goroutine_join_is_the_gs_own_coroutine() -> None:
-    """join() hands back the G's join coroutine itself: joining through a handle adds no frame."""
+def test_goroutine_join_is_the_runtimes_own_coroutine() -> None:
+    """join() hands back the runtime's join coroutine (sema.join) itself: joining through a handle
+    adds no frame."""
 
     async def main() -> str:
         g = mn.go(_twice, 1)
         j = g.join()
-        name = j.__qualname__
-        await j
+        name = f"{j.cr_code.co_filename.rsplit('/', 1)[-1]}:{j.__qualname__}"
+        assert await j == 2
         return name
 
-    assert mn.run(main, procs=1) == "G.join"
+    assert mn.run(main, procs=1) == "sema.py:join"
 
 
 # --- mn.go and Group.go take the same arguments ---

@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import Throw
 from . import lock as _lock
 from .lock import CheckedLock
-from .traps import park_trap
 
 _newlock = threading.Lock
 
@@ -99,7 +98,8 @@ _allow(GStatus.WAITING, GStatus.RUNNABLE)
 class G:
     """G is a goroutine: a coroutine plus the scheduling state the runtime keeps about it.
 
-    The public name is `mn_runtime.Goroutine`; users see `id`, `done` and `join()`.
+    Users see it through `mn_runtime.Goroutine` (runtime.py), a handle with `id`, `name`, `done`
+    and `join()` (sema.join).
     Fields more than one thread may write (`joiners`, `result`, and `status` outside its owner's
     moves, see above) change only under `lock`.
     """
@@ -182,51 +182,14 @@ class G:
         # sudog: this G's cached sudog for channel waits (waitq.acquire_sudog); only it touches it.
         self.sudog: Sudog | None = None
 
-    # --- public surface (mn_runtime.Goroutine) ---
-
     @property
     def done(self) -> bool:
         """True once the goroutine's function has returned (or the runtime abandoned it)."""
         return self.status == GStatus.DEAD
 
-    async def join(self) -> Any:
-        """Wait for the goroutine to finish and return its function's result."""
-        lock = self.lock
-        while True:
-            lock.acquire()
-            done = self.joiners is EXITED
-            result = self.result
-            lock.release()
-            if done:
-                return result
-            # The wait is on this G's parking lot: sema.joincommit queues the joiner there under
-            # self.lock once it is WAITING, or resumes it if this G exited meanwhile.
-            commit = _joincommit
-            if commit is None:
-                commit = _loadjoincommit()
-            await park_trap(commit, self, _JOIN)
-
     def __repr__(self) -> str:
-        return f"<Goroutine {self.id} {self.name} {self.status.name.lower()}>"
+        return f"<G {self.id} {self.name} {self.status.name.lower()}>"
 
-
-_JOIN = WaitReason.JOIN
-
-# _joincommit is sema.joincommit, G.join's park commit, found by the first join that has to wait.
-_joincommit: Callable[[G, G], bool] | None = None
-
-
-def _loadjoincommit() -> Callable[[G, G], bool]:
-    """_loadjoincommit finds sema.joincommit and keeps it in _joincommit (two threads doing so at
-    once store the same function)."""
-    global _joincommit
-    # sema stands on the park floor, above this one (a lot readies its Gs through park.py), so g
-    # cannot import it at the top; an import statement costs more than the rest of a join's park,
-    # so it runs once, not per join.
-    from .sema import joincommit
-
-    _joincommit = joincommit
-    return joincommit
 
 
 # ZERO_REASON: a running or runnable G's wait reason, as a module constant (one global load).

@@ -19,6 +19,7 @@ import pytest
 
 import mn_runtime as mn
 from mn_runtime._rt import lock as _lock
+from mn_runtime._rt import sema
 from mn_runtime._rt.fd import MODE_WRITE
 from mn_runtime._rt.g import EXITED, G
 from mn_runtime._rt.sema import JoinLot, LotStats, ParkingLot
@@ -284,16 +285,21 @@ def test_lockcheck_asserts_the_owners_lock(monkeypatch: pytest.MonkeyPatch) -> N
         assert lot.stats() == LotStats(0, 1, 0, 0, 1)
 
 
-def test_join_lot_drains_in_order() -> None:
-    """goexit's contract: iterating a detached JoinLot unparks every joiner, head first, and
-    yields its G; the lot is empty after and counted every unpark."""
+def test_join_lot_drains_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """goexit's contract: readyall on a detached JoinLot unparks every joiner, head first, puts
+    each sudog back in its joiner's cache and readies it at the ring's tail (next=False); the lot
+    is empty after and counted every unpark."""
+    readied: list[tuple[int, bool, bool]] = []
+    monkeypatch.setattr(sema, "goready", lambda g, next=True: readied.append((g.id, next, g.sudog is not None)))
     lot = JoinLot(threading.Lock())
     with lot.lock:
         for i in range(1, 5):
             lot.park(mkg(i))
-    assert [g.id for g in lot] == [1, 2, 3, 4]
-    assert not lot and lot.stats() == LotStats(0, 4, 4, 0, 0)
-    assert [g.id for g in lot] == []
+    lot.readyall()
+    assert readied == [(i, False, True) for i in range(1, 5)]
+    assert lot.first is None and lot.stats() == LotStats(0, 4, 4, 0, 0)
+    lot.readyall()
+    assert len(readied) == 4
 
 
 # --- integration: the blockers built on the lot, on a running runtime ---

@@ -88,7 +88,6 @@ from .idle import (
 from .m import M
 from .netpoll import Netpoller
 from .p import P
-from .park import goready
 from .runq import RUNQ_SIZE, runqget, runqput
 from .snapshot import SchedStats
 from .stack import createdat_text
@@ -242,9 +241,8 @@ class Sched:
         tr = self.tracer
         if tr is not None:
             tr.go_end(m, gp)
-        if joiners:
-            for j in joiners:
-                goready(j, False)
+        if joiners is not None and joiners is not EXITED:
+            joiners.readyall()  # type: ignore[union-attr]
         if gp is self.maing:
             self.stop(result=result)
 

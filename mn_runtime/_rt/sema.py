@@ -38,7 +38,7 @@ WaitQ's enqueue/dequeue/push_front, which skip the counters (checkinv would then
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,18 +203,20 @@ class JoinLot(ParkingLot):
     """JoinLot: the Gs parked in join() on one G, guarded by that G's lock. It exists only once
     someone joins (G.joiners is None until then) and is detached when the G exits.
 
-    goexit detaches it under the G's lock (`joiners = EXITED`) and then, without the lock, runs
-    `for j in joiners: goready(j, False)`: iterating a JoinLot, unlike other lots, unparks every
-    joiner, head first, and yields its G. No lock is needed then because nothing else can reach a
+    goexit detaches it under the G's lock (`joiners = EXITED`) and then, without the lock, calls
+    its readyall, which unparks and readies every joiner. No lock is needed then because nothing else can reach a
     detached lot: joincommit finds EXITED under the same lock and does not park, and a joiner that
     gave up (remove) must likewise find the lot still attached under that lock.
     """
 
     __slots__ = ()
 
-    def __iter__(self) -> Iterator[G]:  # type: ignore[override]
-        # The whole queue leaves at once (no dequeue call per joiner: this runs at every exit of
-        # a joined G); each sudog is unlinked before its G is readied, as dequeue would.
+    def readyall(self) -> None:
+        """readyall (goexit, without the lock: the lot is detached, see above) unparks every
+        joiner, head first, and readies each at the tail of the readier's ring (goready with
+        next=False: an exit hands over no work). The whole queue leaves at once, with no
+        dequeue call per joiner; each sudog is unlinked and back in its joiner's cache (see
+        joincommit) before goready publishes the joiner."""
         sg = self.first
         self.first = self.last = None
         self.nunparks += self.n
@@ -224,8 +226,8 @@ class JoinLot(ParkingLot):
             sg.next = sg.prev = None
             sg.q = None
             g = sg.g
-            g.sudog = sg  # back to the joiner's cache (see joincommit) before goready publishes it
-            yield g
+            g.sudog = sg
+            goready(g, False)
             sg = nxt
 
 

@@ -285,6 +285,27 @@ def test_lockcheck_asserts_the_owners_lock(monkeypatch: pytest.MonkeyPatch) -> N
         assert lot.stats() == LotStats(0, 1, 0, 0, 1)
 
 
+def test_join_lot_made_with_its_first_joiner_agrees_with_park() -> None:
+    """JoinLot(lock, sg), the first waited-for join's one-call lot, is the state ParkingLot's
+    park would make: same links, counts and stats, and it goes on like any lot."""
+    lk = threading.Lock()
+    g1, g2 = mkg(1), mkg(2)
+    a = JoinLot(lk, Sudog(g1))
+    b = JoinLot(lk)
+    with lk:
+        sb = b.park(g1)
+    sa = a.first
+    assert sa is not None and a.last is sa and sa.q is a and sa.next is None and sa.prev is None
+    assert (b.first, b.last, sb.q, sb.next, sb.prev) == (sb, sb, b, None, None)
+    assert a.stats() == b.stats() == LotStats(1, 1, 0, 0, 0) and a.n == b.n == 1
+    with lk:
+        a.park(g2)
+        a.checkinv("test")
+        assert [sg.g.id for sg in a] == [1, 2]
+    with pytest.raises(Throw, match="already on a queue"):
+        JoinLot(lk, sa)
+
+
 def test_join_lot_drains_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     """goexit's contract: readyall on a detached JoinLot unparks every joiner, head first, puts
     each sudog back in its joiner's cache and readies it at the ring's tail (next=False); the lot

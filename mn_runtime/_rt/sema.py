@@ -211,6 +211,23 @@ class JoinLot(ParkingLot):
 
     __slots__ = ()
 
+    def __init__(self, lock: Any, sg: Sudog | None = None) -> None:
+        """A JoinLot is made by the first join that has to wait, with that joiner's sudog sg
+        already queued and counted: the same state as ParkingLot(lock) then park(gp, sg), in one
+        call on the path of every waited-for join (tests/test_parkinglot.py checks they agree)."""
+        self.lock = lock
+        self.nunparks = self.nhandoffs = self.nremoves = 0
+        if sg is None:
+            self.first = self.last = None
+            self.n = self.nparks = 0
+            return
+        if sg.q is not None:
+            raise Throw("JoinLot: the first joiner's sudog is already on a queue")
+        sg.q = self
+        sg.next = sg.prev = None
+        self.first = self.last = sg
+        self.n = self.nparks = 1
+
     def readyall(self) -> None:
         """readyall (goexit, without the lock: the lot is detached, see above) unparks every
         joiner, head first, and readies each at the tail of the readier's ring (goready with
@@ -266,7 +283,8 @@ def joincommit(gp: G, target: G) -> bool:
         lock.release()
         return False
     if lot is None:
-        lot = target.joiners = JoinLot(lock)
-    lot.park(gp, acquire_sudog(gp, None, None))
+        target.joiners = JoinLot(lock, acquire_sudog(gp, None, None))
+    else:
+        lot.park(gp, acquire_sudog(gp, None, None))
     lock.release()
     return True

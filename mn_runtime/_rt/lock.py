@@ -67,7 +67,7 @@ LOCKS: dict[str, int] = {
 PLAIN: dict[str, str] = {
     "m.park": "a semaphore: the waker releases it (m.py)",
     "sysmon.note": "a semaphore: the waker releases it (sysmon.py)",
-    "select.done": "a test-and-set flag taken without blocking and never released (select.py)",
+    "select.done": "a test-and-set flag: wakers take it without blocking, its select releases it (select.py)",
     "idle.futurelock": "made at import time; a leaf, taken after sched.lock",
     "future.statelock": "made at import time; a leaf (the runtime-owned pool and loop)",
     "trace.startlock": "made at import time; taken outside every runtime lock",

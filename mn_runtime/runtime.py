@@ -25,13 +25,15 @@ from ._rt import lock as _lock
 from ._rt import tbfold as _tbfold
 from ._rt import tls as _tls
 from ._rt.corofn import is_coroutine, is_coroutine_function
-from ._rt.g import G, GStatus, abandon
+from ._rt.g import EXITED as _EXITED
+from ._rt.g import G, GStatus, WaitReason, abandon
 from ._rt.idle import pidleput
 from ._rt.runq import RUNQ_SIZE
 from ._rt.sched import Sched
-from ._rt.sema import join as _join
+from ._rt.sema import joincommit as _joincommit
 from ._rt.tls import tls
 from ._rt.traps import gosched_trap, syscall_trap
+from ._rt.traps import park_trap as _park_trap
 from .time import VirtualClock, resolve_clock, sleep  # sleep lives with the rest of time
 
 __all__ = [
@@ -45,6 +47,9 @@ __all__ = [
     "sleep",
     "syscall",
 ]
+
+
+_JOIN = WaitReason.JOIN
 
 
 class Goroutine:
@@ -85,11 +90,22 @@ class Goroutine:
         """True once the goroutine's function has returned (or the runtime abandoned it)."""
         return self._g.done
 
-    def join(self) -> Coroutine[Any, Any, Any]:
+    async def join(self) -> Any:
         """join: `await g.join()` waits for the goroutine to finish and returns its function's
         result."""
-        # sema.join's coroutine itself, not a wrapper's: no extra frame per join.
-        return _join(self._g)
+        # The goroutine's join lot (sema.JoinLot) holds the waiters; nothing to park on once it
+        # has exited: its result is read under its lock, which goexit holds as it stores the
+        # result and detaches the lot.
+        g = self._g
+        lock = g.lock
+        while True:
+            lock.acquire()
+            done = g.joiners is _EXITED
+            result = g.result
+            lock.release()
+            if done:
+                return result
+            await _park_trap(_joincommit, g, _JOIN)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Goroutine:

@@ -44,18 +44,24 @@ def find_runnable(sched: Sched, m: M) -> tuple[G | None, bool]:
                 return found(sched, m, gp, False)
         if p.preempt:
             endslice(sched, p)
-        gp, inherit = checktimers(sched, m, p)  # 0. timers due now
-        if gp is not None:
-            return found(sched, m, gp, inherit)
-        gp = fairness(sched, p)  # 1. the fairness tick, and timers' Gs on the global queue
-        if gp is not None:
-            return found(sched, m, gp, False)
+        # Each rung's cheap test stands before its call: most schedules find work on a low rung,
+        # and a Python call per rung passed would cost more than the test.
+        grq = sched.runq
+        if sched.timers.npending:
+            gp, inherit = checktimers(sched, m, p)  # 0. timers due now
+            if gp is not None:
+                return found(sched, m, gp, inherit)
+        if grq.ntimerg or p.schedtick % GLOBAL_POLL_TICKS == 0:
+            gp = fairness(sched, p)  # 1. the fairness tick, and timers' Gs on the global queue
+            if gp is not None:
+                return found(sched, m, gp, False)
         gp, inherit = runqget(p)  # 2. runnext, then the ring
         if gp is not None:
             return found(sched, m, gp, inherit)
-        gp = globrunqbatch(sched, p)  # 3. the global queue
-        if gp is not None:
-            return found(sched, m, gp, False)
+        if grq.q:
+            gp = globrunqbatch(sched, p)  # 3. the global queue
+            if gp is not None:
+                return found(sched, m, gp, False)
         np = sched.netpoll
         if np.backend.fds:
             gp = np.poll_nonblocking(p)  # 4. the network, without blocking

@@ -342,8 +342,19 @@ class Sched:
                         self.parkfailed(m, p, gp)
                         continue
                     if kind is GOSCHED:
-                        if self.goschedtrap(m, p, gp):
+                        if p.runnext is None and not p.runq and not grq.q and chaos is None and not self.stopping:
+                            # The measured hot path of a yield: nothing else is runnable here or
+                            # on the global queue, so schedule() would pick gp again; its next
+                            # slice starts without the round trip.
+                            if tr is not None:
+                                tr.go_sched(m, gp, gp.preempt)
+                                tr.go_start(m, p, gp)
+                            gp.preempt = False
+                            p.schedtick += 1
+                            p.ngrun += 1
+                            m.ngrun += 1
                             continue
+                        self.goschedimpl(m, gp, gp.preempt)
                         return
                     if kind is SYSCALL:
                         ok, val, exc = syscall(self, m, gp, trap[1], trap[2], trap[3])
@@ -398,24 +409,6 @@ class Sched:
         tr = self.tracer
         if tr is not None:
             tr.go_start(m, p, gp)
-
-    def goschedtrap(self, m: M, p: P, gp: G) -> bool:
-        """goschedtrap: gp, running on m, yielded. True: nothing else is runnable here or on the
-        global queue, so schedule() would pick gp again and it starts its next slice at once.
-        False: gp went to the global queue (goschedimpl) and m schedules."""
-        tr = self.tracer
-        if p.runnext is None and not p.runq and not self.runq.q and self.chaos is None:
-            if tr is not None:
-                tr.go_sched(m, gp, gp.preempt)
-                tr.go_start(m, p, gp)
-            gp.preempt = False
-            p.schedtick += 1
-            p.ngrun += 1
-            m.ngrun += 1
-            if not self.stopping:
-                return True
-        self.goschedimpl(m, gp, gp.preempt)
-        return False
 
     def syscallreturned(self, m: M, gp: G, val: Any, exc: BaseException | None) -> bool:
         """syscallreturned: gp's blocking call is over and m kept (or got back) a P. True: gp goes

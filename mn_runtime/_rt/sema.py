@@ -46,7 +46,6 @@ from ..errors import Throw
 from . import lock as _lock
 from .g import EXITED, G, WaitReason
 from .park import goparkunlock, goready
-from .traps import park_trap
 from .waitq import Sudog, WaitQ, acquire_sudog
 
 __all__ = ["JoinLot", "LotStats", "ParkingLot", "joincommit", "readyall"]
@@ -248,26 +247,8 @@ class JoinLot(ParkingLot):
             sg = nxt
 
 
-async def join(target: G) -> Any:
-    """join parks the calling G until target has finished and returns target's result (the body
-    of mn.Goroutine.join). Nothing to park on once target has exited: its result is read under
-    target's lock, which goexit holds as it stores the result and detaches the lot."""
-    lock = target.lock
-    while True:
-        lock.acquire()
-        done = target.joiners is EXITED
-        result = target.result
-        lock.release()
-        if done:
-            return result
-        await park_trap(joincommit, target, _JOIN)
-
-
-_JOIN = WaitReason.JOIN
-
-
 def joincommit(gp: G, target: G) -> bool:
-    """joincommit is join's park commit: gp is WAITING; queue it on target's join lot under
+    """joincommit is the park commit of a join (mn.Goroutine.join): gp is WAITING; queue it on target's join lot under
     target's lock, or return False (resume at once) if target has exited meanwhile.
 
     The joiner waits with its cached sudog (waitq.acquire_sudog), which the JoinLot's drain puts

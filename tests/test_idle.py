@@ -176,6 +176,25 @@ def test_startm_without_an_idle_p_gives_the_spinning_count_back(rig: Rig) -> Non
     assert rig.woken == [] and s.nmspinning == 0 and s.midle == [m] and m.nextp is None
 
 
+def test_spinning_count_changes_only_through_idle(rig: Rig) -> None:
+    """startspinning/dropspinning count an M in and out of nmspinning (with its own flag), a
+    count that would go negative throws, and pidlegetspinning takes an idle P and counts its M
+    in one hold, or nothing when no P is idle."""
+    s = rig.s
+    m = M(0, 0)
+    idle.startspinning(s, m)
+    assert m.spinning and s.nmspinning == 1
+    idle.dropspinning(s, m)
+    assert not m.spinning and s.nmspinning == 0
+    with pytest.raises(Throw, match="negative nmspinning"):
+        idle.dropspinning(s, m)
+    s.nmspinning = 0
+    assert idle.pidlegetspinning(s) is None and s.nmspinning == 0
+    rig.idle_all()
+    p = idle.pidlegetspinning(s)
+    assert p is s.allp[1] and s.nmspinning == 1 and s.npidle == 1  # the idle list is LIFO
+
+
 def test_handoffp_starts_an_m_for_a_p_with_work(rig: Rig) -> None:
     s = rig.s
     p = s.allp[0]

@@ -9,7 +9,16 @@ from __future__ import annotations
 from time import sleep as _sleep
 from typing import TYPE_CHECKING
 
-from .idle import acquirep, pidleget, pidleput, releasep, resetspinning, stopm
+from .idle import (
+    acquirep,
+    dropspinning,
+    pidlegetspinning,
+    pidleput,
+    releasep,
+    resetspinning,
+    startspinning,
+    stopm,
+)
 from .runq import RUNNEXT_GRACE, runqget, runqgrab_stale, runqsteal, runqstealable
 
 if TYPE_CHECKING:
@@ -92,9 +101,7 @@ def stopfinding(sched: Sched, m: M) -> tuple[None, bool]:
     if m.p is not None:
         releasep(m)
     if m.spinning:
-        m.spinning = False
-        with sched.lock:
-            sched.nmspinning -= 1
+        dropspinning(sched, m)
     return None, False
 
 
@@ -179,9 +186,7 @@ def spinandsteal(sched: Sched, m: M, p: P) -> G | None:
     if sched.procs == 1 or (not m.spinning and 2 * sched.nmspinning >= sched.procs - sched.npidle):
         return None
     if not m.spinning:
-        m.spinning = True
-        with sched.lock:
-            sched.nmspinning += 1
+        startspinning(sched, m)
     return steal_work(sched, m, p)
 
 
@@ -203,15 +208,10 @@ def recheck(sched: Sched, m: M) -> bool:
     because it saw m spinning). True if m took an idle P and spins again."""
     if not m.spinning:
         return False
-    m.spinning = False
-    with sched.lock:
-        sched.nmspinning -= 1
+    dropspinning(sched, m)
     if not any(runqstealable(vp) for vp in sched.allp):
         return False
-    with sched.lock:
-        p2 = pidleget(sched)
-        if p2 is not None:
-            sched.nmspinning += 1
+    p2 = pidlegetspinning(sched)
     if p2 is None:
         return False
     acquirep(m, p2)

@@ -242,6 +242,34 @@ def wakep(sched: Sched) -> None:
     startm(sched, None, True)
 
 
+def startspinning(sched: Sched, m: M) -> None:
+    """startspinning: m, out of local work, counts as spinning while it looks to steal."""
+    m.spinning = True
+    with sched.lock:
+        sched.nmspinning += 1
+
+
+def dropspinning(sched: Sched, m: M) -> None:
+    """dropspinning: m stops counting as spinning without passing the baton (it found nothing,
+    or the runtime stops); step 3 of the protocol then has m look at every queue once more."""
+    m.spinning = False
+    with sched.lock:
+        sched.nmspinning -= 1
+        if sched.nmspinning < 0:
+            raise Throw("dropspinning: negative nmspinning")
+
+
+def pidlegetspinning(sched: Sched) -> P | None:
+    """pidlegetspinning takes an idle P for an M that will spin with it, counting the M as
+    spinning in the same sched.lock hold (the protocol's step 3, when a queue turned out to have
+    work); None if no P is idle."""
+    with sched.lock:
+        p = pidleget(sched)
+        if p is not None:
+            sched.nmspinning += 1
+    return p
+
+
 def resetspinning(sched: Sched, m: M) -> None:
     """resetspinning: m stopped spinning because it found work; pass the baton (step 2)."""
     m.spinning = False

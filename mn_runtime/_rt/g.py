@@ -191,7 +191,6 @@ class G:
         return f"<G {self.id} {self.name} {self.status.name.lower()}>"
 
 
-
 # ZERO_REASON: a running or runnable G's wait reason, as a module constant (one global load).
 ZERO_REASON = WaitReason.ZERO
 

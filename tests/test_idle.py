@@ -195,6 +195,15 @@ def test_spinning_count_changes_only_through_idle(rig: Rig) -> None:
     assert p is s.allp[1] and s.nmspinning == 1 and s.npidle == 1  # the idle list is LIFO
 
 
+def test_startm_while_stopping_gives_the_spinning_count_back(rig: Rig) -> None:
+    s = rig.s
+    rig.idle_all()
+    s.stopping = True
+    s.nmspinning = 1  # the caller counted the M it wanted as spinning
+    idle.startm(s, None, True)
+    assert rig.woken == [] and s.nmspinning == 0 and s.npidle == 2
+
+
 def test_handoffp_starts_an_m_for_a_p_with_work(rig: Rig) -> None:
     s = rig.s
     p = s.allp[0]

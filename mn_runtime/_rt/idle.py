@@ -184,6 +184,8 @@ def startm_locked(sched: Sched, p: P | None, spinning: bool) -> tuple[M, bool] |
     if _lock.lockcheck:
         _lock.assert_held(sched.lock, "startm_locked")
     if sched.stopping:
+        if spinning:
+            sched.nmspinning -= 1  # the M counted for this start will not spin: give it back
         return None
     if p is None:
         p = pidleget(sched)

@@ -220,8 +220,13 @@ class _ChanTimer:
 
     def _disarm(self) -> bool:
         """_disarm (caller holds _lk) stops the runtime timer and drains c; True if it was
-        pending (a never-firing arming counts while not stopped)."""
-        was = self._s.timers.stop(self._t) or (self._when is None and not self._stopped)
+        pending. A never-firing arming counts while not stopped, and so does a periodic one (a
+        Ticker never expires: asked from its runtime timer, it could be off the heap while it
+        fires)."""
+        t = self._t
+        was = self._s.timers.stop(t)
+        if t.period > 0 or self._when is None:
+            was = not self._stopped
         self.c.try_recv()
         return was
 
@@ -286,24 +291,13 @@ class Ticker(_ChanTimer):
         """stop turns the ticker off: True if it was running, False if it had already been
         stopped (Timer.stop's answer: did this call stop it?). Drains c either way, so no tick is
         received after it returns."""
-        with self._lk:
-            # A ticker never expires: it is running until stopped. Asked from its runtime timer
-            # (_disarm's answer, as Timer.stop does) it could be off the heap while it fires.
-            was = not self._stopped
-            self._disarm()
-            self._stopped = True
-        return was
+        return self._stop()
 
     def reset(self, seconds: float) -> bool:
         """reset stops the ticker and restarts it with period `seconds`; True if it was running
         (stop's answer). Drains c."""
         d = _period("Ticker.reset()", seconds)
-        with self._lk:
-            was = not self._stopped
-            self._disarm()
-            self._stopped = False
-            self._arm(d, d or 0.0)
-        return was
+        return self._reset(d, d or 0.0)
 
 
 async def _call(fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -307,7 +307,7 @@ def test_join_lot_made_with_its_first_joiner_agrees_with_park() -> None:
 
 
 def test_join_lot_drains_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    """goexit's contract: readyall on a detached JoinLot unparks every joiner, head first, puts
+    """goexit's contract: readyjoiners on a detached JoinLot unparks every joiner, head first, puts
     each sudog back in its joiner's cache and readies it at the ring's tail (next=False); the lot
     is empty after and counted every unpark."""
     readied: list[tuple[int, bool, bool]] = []
@@ -316,10 +316,10 @@ def test_join_lot_drains_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     with lot.lock:
         for i in range(1, 5):
             lot.park(mkg(i))
-    lot.readyall()
+    lot.readyjoiners()
     assert readied == [(i, False, True) for i in range(1, 5)]
     assert lot.first is None and lot.stats() == LotStats(0, 4, 4, 0, 0)
-    lot.readyall()
+    lot.readyjoiners()
     assert len(readied) == 4
 
 

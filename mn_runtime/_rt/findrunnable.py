@@ -123,9 +123,10 @@ def checktimers(sched: Sched, m: M, p: P) -> tuple[G | None, bool]:
     earliest due timer here and returns the G it readied into p's runnext, to run next without
     waiting for the poller thread. One at a time: a second one readied into runnext would go
     ahead of the first. Not while Gs of timers the poller fired (earlier) wait on the global
-    queue, nor while it is firing more (firelock), nor under chaos (its timers are its own)."""
+    queue, nor while it is firing more (firelock), nor under chaos (its timers are its own).
+    The caller has seen timers pending."""
     timers = sched.timers
-    if not timers.npending or sched.runq.ntimerg or sched.chaos is not None or timers.when0 > timers.now():
+    if sched.runq.ntimerg or sched.chaos is not None or timers.when0 > timers.now():
         return None, False
     fl = timers.firelock
     if not fl.acquire(False):
@@ -143,12 +144,10 @@ def fairness(sched: Sched, p: P) -> G | None:
     handing each other runnext must not starve it), and at every schedule while timers' Gs wait
     at its front. The tick also looks at the network with local work (Tokio's event_interval):
     with many busy connections the queues never run dry, and Gs whose fds became ready would
-    otherwise wait for sysmon. They queue behind the global queue."""
+    otherwise wait for sysmon. They queue behind the global queue. The caller has seen the tick
+    or timers' Gs."""
     grq = sched.runq
-    tick = p.schedtick % GLOBAL_POLL_TICKS == 0
-    if not tick and not grq.ntimerg:
-        return None
-    if tick and sched.netpoll.backend.fds:
+    if p.schedtick % GLOBAL_POLL_TICKS == 0 and sched.netpoll.backend.fds:
         sched.netpoll.poll_inject()
     if not grq.q:
         return None
@@ -157,12 +156,10 @@ def fairness(sched: Sched, p: P) -> G | None:
 
 
 def globrunqbatch(sched: Sched, p: P) -> G | None:
-    """globrunqbatch (step 3): a batch from the global queue, one G to run, a share onto p's ring."""
-    grq = sched.runq
-    if not grq.q:
-        return None
+    """globrunqbatch (step 3): a batch from the global queue, one G to run, a share onto p's ring;
+    the caller has seen Gs there (a hint: they may be gone by the time sched.lock is held)."""
     with sched.lock:
-        return grq.get(p, sched.procs, 0)
+        return sched.runq.get(p, sched.procs, 0)
 
 
 def lastp(sched: Sched, m: M) -> bool:
@@ -195,7 +192,7 @@ def dropp(sched: Sched, m: M, p: P) -> G | None:
     idle list, unless the global queue has a G after all (decided in the same sched.lock hold)."""
     grq = sched.runq
     with sched.lock:
-        gp = grq.get(p, sched.procs, 0) if grq.q and not sched.stopping else None
+        gp = None if sched.stopping else grq.get(p, sched.procs, 0)
         if gp is None:
             releasep(m)
             pidleput(sched, p)

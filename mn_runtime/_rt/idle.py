@@ -274,11 +274,7 @@ def pidlegetspinning(sched: Sched) -> P | None:
 
 def resetspinning(sched: Sched, m: M) -> None:
     """resetspinning: m stopped spinning because it found work; pass the baton (step 2)."""
-    m.spinning = False
-    with sched.lock:
-        sched.nmspinning -= 1
-        if sched.nmspinning < 0:
-            raise Throw("resetspinning: negative nmspinning")
+    dropspinning(sched, m)
     wakep(sched)
 
 

@@ -242,7 +242,7 @@ class Sched:
         if tr is not None:
             tr.go_end(m, gp)
         if joiners is not None and joiners is not EXITED:
-            joiners.readyall()  # type: ignore[union-attr]
+            joiners.readyjoiners()  # type: ignore[union-attr]
         if gp is self.maing:
             self.stop(result=result)
 

@@ -203,9 +203,10 @@ class JoinLot(ParkingLot):
     someone joins (G.joiners is None until then) and is detached when the G exits.
 
     goexit detaches it under the G's lock (`joiners = EXITED`) and then, without the lock, calls
-    its readyall, which unparks and readies every joiner. No lock is needed then because nothing else can reach a
-    detached lot: joincommit finds EXITED under the same lock and does not park, and a joiner that
-    gave up (remove) must likewise find the lot still attached under that lock.
+    its readyjoiners, which unparks and readies every joiner. No lock is needed then because
+    nothing else can reach a detached lot: joincommit finds EXITED under the same lock and does
+    not park, and a joiner that gave up (remove) must likewise find the lot still attached under
+    that lock.
     """
 
     __slots__ = ()
@@ -227,8 +228,8 @@ class JoinLot(ParkingLot):
         self.first = self.last = sg
         self.n = self.nparks = 1
 
-    def readyall(self) -> None:
-        """readyall (goexit, without the lock: the lot is detached, see above) unparks every
+    def readyjoiners(self) -> None:
+        """readyjoiners (goexit, without the lock: the lot is detached, see above) unparks every
         joiner, head first, and readies each at the tail of the readier's ring (goready with
         next=False: an exit hands over no work). The whole queue leaves at once, with no
         dequeue call per joiner; each sudog is unlinked and back in its joiner's cache (see

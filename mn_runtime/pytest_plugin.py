@@ -295,6 +295,7 @@ class _Watchdog:
 
     def __exit__(self, *exc: object) -> None:
         self.timer.cancel()
+        self.timer.join()  # the test leaves no thread behind, as run() does not
 
 
 def _timeout(item: pytest.Item, mark: pytest.Mark) -> float | None:

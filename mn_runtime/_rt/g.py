@@ -99,7 +99,7 @@ class G:
     """G is a goroutine: a coroutine plus the scheduling state the runtime keeps about it.
 
     Users see it through `mn_runtime.Goroutine` (runtime.py), a handle with `id`, `name`, `done`
-    and `join()` (sema.join).
+    and `join()`, which parks on this G's join lot (sema.JoinLot).
     Fields more than one thread may write (`joiners`, `result`, and `status` outside its owner's
     moves, see above) change only under `lock`.
     """

@@ -8,10 +8,17 @@ Each tick it
   idle, wakes an M to steal them (a G that never makes a runtime call would keep them waiting);
 - drives schedtrace when it is on.
 It sleeps 20 us between ticks while it finds something to do, and after 50 idle ticks doubles the
-sleep up to 10 ms. When every P is idle there is nothing to retake or preempt, so it sleeps up to
-a second (Go's sysmonwait) until acquirep wakes it. entersyscall wakes it early when it sleeps long,
-so a syscall is noticed within a short tick. Its wait is one timed acquire of a lock: no
-Condition, no busy loop.
+sleep up to 10 ms. When every P is idle, and none has scheduled a G or entered a syscall since the
+last tick, there is nothing to retake or preempt, so it sleeps up to a second (Go's sysmonwait)
+until acquirep wakes it. Waiting for a whole quiet tick first keeps a program whose Ps go idle
+for a few milliseconds at a time (each wait on a process pool) from paying two wake-ups of this
+thread per wait: one by acquirep, one for the tick after it. Only a syscall's wake (entersyscall, when
+sysmon sleeps long) means there is work for a short tick: it resets the sleep to 20 us, as Go's
+syscallWake does. acquirep's wake only ends the deep sleep: sysmon goes back to the sleep it had
+before and ticks after it, so a program whose Ps go idle and busy again between parks (goroutines
+waiting on a process pool, a timer, a peer) does not bring back a 20 us tick, and with it a
+thread taking the GIL every few tens of microseconds from the Ms and from the threads that
+complete their futures. Its wait is one timed acquire of a lock: no Condition, no busy loop.
 """
 
 from __future__ import annotations
@@ -50,9 +57,11 @@ class Sysmon:
         self.note.acquire()
         self.notelock = _lock.new("sysmon.notelock")
         self.pending = False
+        self.syscallwake = False  # the pending wake-up came from a syscall (under notelock)
         self.delay = MIN_DELAY
         # deep: sleeping long because every P is idle; acquirep wakes it (Go's sysmonwait).
         self.deep = False
+        self.lastact = -1  # the Ps' schedules and syscalls counted at the last tick
         self.thread = threading.Thread(target=self.loop, name="mn-sysmon", daemon=True)
         self.schedtrace = 0.0  # seconds between schedtrace lines; 0 = off
         self.schedtrace_fn: object = None
@@ -63,8 +72,10 @@ class Sysmon:
     def start(self) -> None:
         self.thread.start()
 
-    def wake(self) -> None:
+    def wake(self, syscall: bool = False) -> None:
         with self.notelock:
+            if syscall:
+                self.syscallwake = True
             if self.pending:
                 return
             self.pending = True
@@ -73,7 +84,7 @@ class Sysmon:
     def note_syscall(self) -> None:
         """note_syscall: a syscall began; shorten a long sleep so it is seen within a tick."""
         if self.delay > 1e-3 or self.deep:
-            self.wake()
+            self.wake(syscall=True)
 
     def loop(self) -> None:
         sched = self.sched
@@ -90,26 +101,33 @@ class Sysmon:
             # sysmon. Without the lock (or the GIL making the two lines one step) acquirep could
             # read deep between the test and the store and sysmon would sleep through the P's
             # whole run: no preemption requests, no syscall retakes for up to DEEP_DELAY.
+            # Racy reads of counters each P's owner writes: a hint that something ran since.
+            act = sum(p.schedtick + p.syscalltick for p in sched.allp)
             with sched.lock:
-                deep = self.deep = sched.npidle == sched.procs and not self.schedtrace
+                deep = self.deep = sched.npidle == sched.procs and act == self.lastact and not self.schedtrace
+            self.lastact = act
             if deep:
                 # Nothing runs and nothing is in a syscall: no P to retake, no G to preempt.
                 delay = DEEP_DELAY
                 sched.now = 0.0  # no tick for a while: parks read the clock themselves
             woke = self.note.acquire(timeout=delay)
             self.deep = False
+            syscallwake = False
             if woke:
                 with self.notelock:
                     self.pending = False
+                    syscallwake, self.syscallwake = self.syscallwake, False
             if sched.stopping:
                 break
+            if woke and deep and not syscallwake:
+                continue  # acquirep ended the deep sleep: sleep the usual delay, then tick
             now = time.monotonic()
             sched.now = now
             self.ticks += 1
             n = self.retake(now)
             if _park.anypreempt and sched.chaos is None:
                 self.clearpreempt()
-            if n + self.netpoll(now) or woke:
+            if n + self.netpoll(now) or syscallwake:
                 idle = 0
             else:
                 idle += 1

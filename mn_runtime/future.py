@@ -33,11 +33,13 @@ goroutine. When the context wins, the future is cancelled (a future already runn
 allow it; its result is then dropped) and ctx.err() is raised.
 
 The runtime owns two helpers per run(), both made on first use under the run's lock and torn down
-by `shutdown`, which run() calls after stopping the scheduler and before abandoning the Gs:
-  - a ProcessPoolExecutor of `default_workers()` processes started with the 'spawn' method (never
-    'fork': the runtime has several threads, and a child forked while another holds a lock can
-    hang). `shutdown` cancels the calls not yet started, waits for the ones running (as run() waits
-    for a syscall) and joins every worker; it also stops multiprocessing's resource tracker process
+by `shutdown`, which run() calls after stopping the scheduler and before abandoning the Gs, and
+`close`, which it calls once the runtime's threads are joined:
+  - a process pool (procpool.py) of up to `default_workers()` processes started with the 'spawn'
+    method, driven by the netpoller: the offloading goroutine writes its call to a worker's socket
+    and parks reading the reply, with no pool thread in between. `shutdown` stops new calls and
+    tells every worker to exit after its running call; `close` waits for them (as run() waits for
+    a syscall) and closes their sockets. It also stops multiprocessing's resource tracker process
     when the pool was what started it, so no process outlives run().
   - an asyncio event loop on a thread named "mn-aio"; `shutdown` cancels its tasks, runs them to
     their end, closes the loop and joins the thread.
@@ -47,8 +49,6 @@ Every future a G still waits on when run() ends is cancelled where the future al
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import multiprocessing
 import os
 import pickle
 import threading
@@ -65,12 +65,13 @@ from ._rt.park import goready, gosched, preempt_requested
 from ._rt.tls import tls
 from ._rt.traps import park_trap
 from .context import Context, _propagate
+from .procpool import ProcPool
 
 if TYPE_CHECKING:
     from ._rt.g import G
     from ._rt.sched import Sched
 
-__all__ = ["aio", "default_workers", "offload", "shutdown", "wait_future"]
+__all__ = ["aio", "close", "default_workers", "offload", "shutdown", "wait_future"]
 
 _FUTURE = WaitReason.FUTURE
 
@@ -102,23 +103,21 @@ class _RunState:
         self.lock = _lock.new("future.runstate")
         self.closed = False
         self.waits: set[_Wait] = set()
-        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.pool: ProcPool | None = None
         self.trackerours = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.loopthread: threading.Thread | None = None
 
-    def process_pool(self) -> concurrent.futures.ProcessPoolExecutor | None:
+    def process_pool(self) -> ProcPool | None:
         """process_pool is the run's pool, made on first use; None once run() is ending."""
         with self.lock:
             if self.closed:
                 return None
             if self.pool is None:
-                # With 'spawn', the pool's queues register their semaphores with the resource
-                # tracker, starting its process if nobody has; then it is ours to stop.
+                # Starting a 'spawn' process starts multiprocessing's resource tracker if nobody
+                # has; then it is ours to stop.
                 self.trackerours = getattr(resource_tracker._resource_tracker, "_fd", None) is None
-                self.pool = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=default_workers(), mp_context=multiprocessing.get_context("spawn")
-                )
+                self.pool = ProcPool(default_workers())
             return self.pool
 
     def aio_loop(self) -> asyncio.AbstractEventLoop | None:
@@ -323,19 +322,6 @@ def _pickle_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         ) from e
 
 
-def _call_pickled(payload: bytes) -> bytes:
-    """_call_pickled runs in a pool worker: unpickle the call, run it, pickle its result."""
-    fn, args, kwargs = pickle.loads(payload)
-    result = fn(*args, **kwargs)
-    try:
-        return pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
-    except Exception as e:
-        raise TypeError(
-            f"offload(): the result of {_describe(fn)!r} ({type(result).__name__}) cannot be pickled to return it"
-            f" from the worker process ({type(e).__name__}: {e})"
-        ) from None
-
-
 async def _park_forever() -> Any:
     await park_trap(None, _nolock, _FUTURE)
 
@@ -372,8 +358,7 @@ async def offload(fn: Callable[..., Any], /, *args: Any, executor: Any = None, *
     pool = _state().process_pool()
     if pool is None:
         return await _park_forever()  # run() is ending; this G is abandoned with the rest
-    payload = _pickle_call(fn, args, kwargs)
-    return pickle.loads(await wait_future(pool.submit(_call_pickled, payload)))
+    return await pool.call(_pickle_call(fn, args, kwargs), fn)
 
 
 async def aio(coro: Coroutine[Any, Any, Any], ctx: Context | None = None) -> Any:
@@ -414,20 +399,26 @@ def _loop_main(loop: asyncio.AbstractEventLoop) -> None:
             loop.close()
 
 
+def _runstate(sched: Sched) -> _RunState | None:
+    with _statelock:
+        st = _cur
+    return st if st is not None and st.sched is sched else None
+
+
 def shutdown(sched: Sched) -> None:
     """shutdown ends what this module owns for the run of sched: run() calls it once the scheduler
     is stopped and before it abandons the Gs. Gs still parked on futures are marked DEAD (no
     callback readies them any more) and their futures cancelled; the asyncio loop's tasks are
-    cancelled and its thread joined; the process pool is shut down and its processes joined."""
-    with _statelock:
-        st = _cur
-    if st is None or st.sched is not sched:
+    cancelled and its thread joined; the process pool takes no more calls and its workers exit
+    after their running call (close() waits for them)."""
+    st = _runstate(sched)
+    if st is None:
         return
     with st.lock:
         st.closed = True
         waits = list(st.waits)
         st.waits.clear()
-        pool, st.pool = st.pool, None
+        pool = st.pool
         loop, st.loop = st.loop, None
         thread, st.loopthread = st.loopthread, None
     for w in waits:
@@ -444,11 +435,21 @@ def shutdown(sched: Sched) -> None:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
     if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
-        del pool
+        pool.stop()
+
+
+def close(sched: Sched) -> None:
+    """close: run() calls it after shutdown, once the runtime's threads are joined (no M can touch
+    the pool's sockets any more): it waits for the pool's workers to exit and closes their sockets,
+    then stops multiprocessing's resource tracker if the pool started it."""
+    st = _runstate(sched)
+    if st is None:
+        return
+    with st.lock:
+        pool, st.pool = st.pool, None
+    if pool is not None:
+        pool.close()
         if st.trackerours:
-            # The pool's semaphores are unregistered as it is freed (above); then the tracker has
-            # nothing left of ours and its process can go.
             stop = getattr(resource_tracker._resource_tracker, "_stop", None)
             if stop is not None:
                 stop()

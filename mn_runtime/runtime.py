@@ -306,7 +306,10 @@ def _run(
             interrupted = _shutdown(sched, interrupted)
         finally:
             try:
-                debug_stop(sched, dbg)
+                try:
+                    _future.close(sched)  # the pool's workers and sockets, once no M can touch them
+                finally:
+                    debug_stop(sched, dbg)
             finally:
                 _tls.cur = None
                 _interrupt.end()

@@ -60,6 +60,7 @@ LOCKS: dict[str, int] = {
     "tracer.hlock": RANK_LEAF,
     "trace.lock": RANK_LEAF,
     "future.runstate": RANK_LEAF,
+    "procpool.lock": RANK_LEAF,
     "sysmon.notelock": RANK_LEAF,
 }
 

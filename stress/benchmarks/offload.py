@@ -10,6 +10,9 @@ passes, median per contender:
   mn offload procs=1/2   the jobs as goroutines; the computation in mn.offload (the runtime's
                          spawn process pool, default_workers() processes), sleep and round trip
                          on the runtime
+  mn offload to the PPE  the same at procs=1, the computation in asyncio's ProcessPoolExecutor
+                         (mn.offload(..., executor=ppe), through wait_future): the pool alone
+                         changes
   mn goroutines procs=2  the jobs as goroutines with the computation inline (parallel only on
                          the free-threaded build; under the GIL it shows what the GIL costs)
   asyncio + PPE          the jobs as asyncio tasks, the computation in loop.run_in_executor with
@@ -23,7 +26,9 @@ Part 2, wait_future itself: round trips per second of a trivial concurrent.futur
 plain thread completes (the goroutine makes the future, hands it to the thread over a
 queue.SimpleQueue and waits): mn.wait_future (with and without a cancelable context) against
 asyncio.wrap_future on a loop, and a plain thread blocking in Future.result(); and mn.aio of an
-empty coroutine against asyncio.run_coroutine_threadsafe from a thread.
+empty coroutine against asyncio.run_coroutine_threadsafe from a thread. Then the pool's own cost
+per call: one goroutine calling a trivial function with mn.offload, one call after another,
+against asyncio's run_in_executor on a ProcessPoolExecutor.
 
 Prints markdown tables (docs/benchmarks.md keeps a copy). Nothing is hard-coded.
 """
@@ -159,11 +164,17 @@ async def _mn_round_trip(port: int) -> None:
             got += len(d)
 
 
-def run_mn(jobs: int, n: int, port: int, procs: int, offload: bool) -> tuple[float, float]:
-    """run_mn: (seconds for the jobs, seconds the pool took to start and warm) in one mn.run."""
+def run_mn(
+    jobs: int, n: int, port: int, procs: int, offload: bool, executor: cf.Executor | None = None
+) -> tuple[float, float]:
+    """run_mn: (seconds for the jobs, seconds the pool took to start and warm) in one mn.run;
+    with executor, the computation goes there (mn.offload(..., executor=)) instead of to the
+    runtime's pool."""
 
     async def job() -> None:
-        if offload:
+        if executor is not None:
+            await mn.offload(cpu, n, executor=executor)
+        elif offload:
             await mn.offload(cpu, n)
         else:
             cpu(n)
@@ -172,7 +183,7 @@ def run_mn(jobs: int, n: int, port: int, procs: int, offload: bool) -> tuple[flo
 
     async def main() -> tuple[float, float]:
         warmup = 0.0
-        if offload:
+        if offload and executor is None:
             t = time.perf_counter()
             nw = mnfuture.default_workers()
             with tempfile.TemporaryDirectory() as d:
@@ -250,6 +261,7 @@ def part1(runs: int, jobs: int, cpu_ms: float) -> None:
         "sequential": lambda: run_sequential(jobs, n, port),
         "mn offload, procs=1": lambda: _keep_warmup(run_mn(jobs, n, port, 1, True), "procs=1"),
         "mn offload, procs=2": lambda: _keep_warmup(run_mn(jobs, n, port, 2, True), "procs=2"),
+        "mn offload to the ProcessPoolExecutor, procs=1": lambda: run_mn(jobs, n, port, 1, True, ppe)[0],
         "mn goroutines (CPU inline), procs=2": lambda: run_mn(jobs, n, port, 2, False)[0],
         "asyncio + run_in_executor(ProcessPoolExecutor)": lambda: run_asyncio(jobs, n, port, ppe),
         "multiprocessing.Pool alone": lambda: run_mp_pool(jobs, n, port, mpool),
@@ -428,6 +440,58 @@ def part2(runs: int, rounds: int) -> None:
         f" (aio: {rounds // 4}); median of {runs}\n"
     )
     print("| waiter | round trips/s | vs asyncio.wrap_future | us per round trip |")
+    print("|---|---|---|---|")
+    for k, v in med.items():
+        print(f"| {k} | {v:,.0f} | {v / base:.2f}x | {1e6 / v:.1f} |")
+    part2_pool(runs, rounds // 5)
+
+
+def _one() -> int:
+    return 1
+
+
+def mn_pool_rate(calls: int) -> float:
+    async def main() -> float:
+        await mn.offload(_one)  # start the worker outside the clock
+        t = time.perf_counter()
+        for _ in range(calls):
+            await mn.offload(_one)
+        return calls / (time.perf_counter() - t)
+
+    return mn.run(main, procs=1)
+
+
+def asyncio_pool_rate(calls: int, ex: cf.Executor) -> float:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        t = time.perf_counter()
+        for _ in range(calls):
+            await loop.run_in_executor(ex, _one)
+        return calls / (time.perf_counter() - t)
+
+    return asyncio.run(main())
+
+
+def part2_pool(runs: int, calls: int) -> None:
+    """part2_pool: one goroutine (or coroutine) calling a trivial function in a process pool, one
+    call after another: the pool's own cost per call, which a computation of that length pays."""
+    ppe = cf.ProcessPoolExecutor(mnfuture.default_workers(), mp_context=_spawn())
+    ppe.submit(_one).result()
+    contenders: dict[str, Callable[[], float]] = {
+        "mn.offload(trivial), the runtime's pool": lambda: mn_pool_rate(calls),
+        "asyncio: run_in_executor(ProcessPoolExecutor, trivial)": lambda: asyncio_pool_rate(calls, ppe),
+    }
+    rates: dict[str, list[float]] = {k: [] for k in contenders}
+    try:
+        for _ in range(runs):
+            for name, fn in contenders.items():
+                rates[name].append(fn())
+    finally:
+        ppe.shutdown()
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    base = med["asyncio: run_in_executor(ProcessPoolExecutor, trivial)"]
+    print(f"\nA trivial call in a process pool, one after another: {calls} calls; median of {runs}\n")
+    print("| caller | calls/s | vs asyncio | us per call |")
     print("|---|---|---|---|")
     for k, v in med.items():
         print(f"| {k} | {v:,.0f} | {v / base:.2f}x | {1e6 / v:.1f} |")

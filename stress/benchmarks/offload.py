@@ -1,6 +1,7 @@
 """CPU-mixed work past one interpreter, and the cost of waiting on a future; medians of interleaved runs.
 
     python -m stress.benchmarks.offload [--runs 5] [--jobs 64] [--cpu-ms 10] [--rounds 5000]
+                                        [--part 1|2|all] [--only mn1,mn2,mnppe,inline,mp]
 
 Part 1, CPU-mixed jobs: each job is a pure-Python computation of about --cpu-ms (calibrated here,
 now, on this interpreter), a 1 ms sleep and one loopback round trip (connect, 64 bytes there and
@@ -243,7 +244,17 @@ def parallel_ceiling(n: int, pool: Any, workers: int) -> float:
     return seq / (time.perf_counter() - t)
 
 
-def part1(runs: int, jobs: int, cpu_ms: float) -> None:
+# Short names for --only (sequential and asyncio always run: the ratios are against them).
+SHORT = {
+    "mn1": "mn offload, procs=1",
+    "mn2": "mn offload, procs=2",
+    "mnppe": "mn offload to the ProcessPoolExecutor, procs=1",
+    "inline": "mn goroutines (CPU inline), procs=2",
+    "mp": "multiprocessing.Pool alone",
+}
+
+
+def part1(runs: int, jobs: int, cpu_ms: float, only: set[str] | None = None) -> None:
     workers = mnfuture.default_workers()
     n = calibrate(cpu_ms)
     job_ms = min(_timed(cpu, n) for _ in range(3)) * 1000
@@ -266,6 +277,9 @@ def part1(runs: int, jobs: int, cpu_ms: float) -> None:
         "asyncio + run_in_executor(ProcessPoolExecutor)": lambda: run_asyncio(jobs, n, port, ppe),
         "multiprocessing.Pool alone": lambda: run_mp_pool(jobs, n, port, mpool),
     }
+    if only is not None:
+        keep = {SHORT[k] for k in only} | {"sequential", "asyncio + run_in_executor(ProcessPoolExecutor)"}
+        contenders = {k: v for k, v in contenders.items() if k in keep}
     times: dict[str, list[float]] = {k: [] for k in contenders}
     ceiling: list[float] = []
     try:
@@ -504,11 +518,17 @@ def main() -> None:
     ap.add_argument("--cpu-ms", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=5000)
     ap.add_argument("--part", choices=["1", "2", "all"], default="all")
+    ap.add_argument("--only", help=f"part 1: a comma-separated subset of {','.join(SHORT)} (with sequential, asyncio)")
     a = ap.parse_args()
+    only = None
+    if a.only:
+        only = set(a.only.split(","))
+        if not only <= SHORT.keys():
+            ap.error(f"--only: unknown contenders {sorted(only - SHORT.keys())}; known: {','.join(SHORT)}")
     build = "free-threaded" if not getattr(sys, "_is_gil_enabled", lambda: True)() else "GIL"
     print(f"python {sys.version.split()[0]} ({build}), {os.cpu_count()} CPUs")
     if a.part in ("1", "all"):
-        part1(a.runs, a.jobs, a.cpu_ms)
+        part1(a.runs, a.jobs, a.cpu_ms, only)
     if a.part in ("2", "all"):
         part2(a.runs, a.rounds)
 

@@ -66,6 +66,7 @@ from ._rt.tls import tls
 from ._rt.traps import park_trap
 from .context import Context, _propagate
 from .procpool import ProcPool
+from .procpool import describe as _describe
 
 if TYPE_CHECKING:
     from ._rt.g import G
@@ -294,10 +295,6 @@ async def wait_future(fut: Any, ctx: Context | None = None) -> Any:
         assert err is not None
         raise err
     return fut.result()
-
-
-def _describe(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__qualname__", None) or repr(fn)
 
 
 def _pickle_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:

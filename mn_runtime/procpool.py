@@ -66,7 +66,7 @@ from .sync import Mutex, Semaphore
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
-__all__ = ["BrokenProcessPool", "ProcPool", "RemoteTraceback"]
+__all__ = ["BrokenProcessPool", "ProcPool", "RemoteTraceback", "describe"]
 
 _HDR = struct.Struct("!Q")
 _READ = 65536  # the most one read asks for: below the allocator's mmap threshold (docs/benchmarks.md)
@@ -118,7 +118,7 @@ def _reply(call: bytes) -> bytes:
         return pickle.dumps((True, result), pickle.HIGHEST_PROTOCOL)
     except Exception as e:
         err = TypeError(
-            f"offload(): the result of {_describe(fn)!r} ({type(result).__name__}) cannot be pickled to return it"
+            f"offload(): the result of {describe(fn)!r} ({type(result).__name__}) cannot be pickled to return it"
             f" from the worker process ({type(e).__name__}: {e})"
         )
         return pickle.dumps((False, err, ""), pickle.HIGHEST_PROTOCOL)
@@ -143,7 +143,8 @@ def _worker_main(sock: socket.socket) -> None:
             return
 
 
-def _describe(fn: Any) -> str:
+def describe(fn: Any) -> str:
+    """describe names a function in error messages: its qualified name, else its repr."""
     return getattr(fn, "__qualname__", None) or repr(fn)
 
 
@@ -441,7 +442,7 @@ def _died(w: _Worker, code: int | None, fn: Any, when: str) -> str:
     else:
         how = f"exited with code {code}"
     return (
-        f"offload(): the pool's worker process (pid {w.pid}) {how} {when} {_describe(fn)!r};"
+        f"offload(): the pool's worker process (pid {w.pid}) {how} {when} {describe(fn)!r};"
         " a fresh worker takes the next call (a worker that dies at start-up is often a program whose"
         " entry point lacks `if __name__ == '__main__':`, docs/cpu.md)"
     )

@@ -10,15 +10,13 @@ Each tick it
 It sleeps 20 us between ticks while it finds something to do, and after 50 idle ticks doubles the
 sleep up to 10 ms. When every P is idle, and none has scheduled a G or entered a syscall since the
 last tick, there is nothing to retake or preempt, so it sleeps up to a second (Go's sysmonwait)
-until acquirep wakes it. Waiting for a whole quiet tick first keeps a program whose Ps go idle
-for a few milliseconds at a time (each wait on a process pool) from paying two wake-ups of this
-thread per wait: one by acquirep, one for the tick after it. Only a syscall's wake (entersyscall, when
-sysmon sleeps long) means there is work for a short tick: it resets the sleep to 20 us, as Go's
-syscallWake does. acquirep's wake only ends the deep sleep: sysmon goes back to the sleep it had
-before and ticks after it, so a program whose Ps go idle and busy again between parks (goroutines
-waiting on a process pool, a timer, a peer) does not bring back a 20 us tick, and with it a
-thread taking the GIL every few tens of microseconds from the Ms and from the threads that
-complete their futures. Its wait is one timed acquire of a lock: no Condition, no busy loop.
+until acquirep wakes it. Only a syscall's wake (entersyscall, when sysmon sleeps long) means work
+for a short tick and resets the sleep to 20 us, as Go's syscallWake does; acquirep's wake only ends
+the deep sleep, and sysmon goes on at the pace it had. Both rules are for a program whose Ps go
+idle and busy again every few milliseconds (goroutines waiting on a process pool, a timer, a peer):
+without them each such wait woke this thread and brought back the 20 us tick, a thread taking the
+GIL every few tens of microseconds from the Ms and from the threads that complete futures. Its wait
+is one timed acquire of a lock: no Condition, no busy loop.
 """
 
 from __future__ import annotations
